@@ -1,0 +1,124 @@
+"""Error bodies in the reference's shapes (§1.3, §1.4).
+
+The reference uses two envelopes: style A (``{"status":"error","message",...,"errors":[str]}``)
+on send-call and call control, style B (``{"data":null,"errors":[{"error","message"}]}``)
+elsewhere. Real clients read either, so every error body carries ``status`` and
+``message`` too; style-A routes keep ``errors`` as the list of strings their clients parse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+STYLE_A = {"x-envelope": "A"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def not_found(what: str = "Call") -> ApiError:
+    code = "CALL_NOT_FOUND" if what == "Call" else "NOT_FOUND"
+    return ApiError(404, code, f"{what} not found.")
+
+
+def _is_style_a(request: Request) -> bool:
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    return extra.get("x-envelope") == "A"
+
+
+def error_body(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[str] | None = None,
+    field: str | None = None,
+) -> dict[str, Any]:
+    if _is_style_a(request) and status not in (401,) and status < 500:
+        return {"status": "error", "message": message, "errors": details or [message], "data": None}
+    item: dict[str, Any] = {"error": code, "message": message}
+    if field:
+        item["field"] = field
+    errors = [item] + [{"error": code, "message": d} for d in (details or [])[1:]]
+    return {"data": None, "errors": errors, "status": "error", "message": message}
+
+
+def _loc_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _clean(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix) :]
+    return msg
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse(
+            error_body(request, 400, "INVALID_REQUEST", "Malformed JSON body."), status_code=400
+        )
+    details = []
+    first_field = None
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        name = _loc_name(loc)
+        if err.get("type") == "missing":
+            details.append(f"Missing required parameter: {name}.")
+        elif name == "body" and err.get("type") == "model_attributes_type":
+            details.append("body: must be a JSON object.")
+        else:
+            details.append(f"{name}: {_clean(str(err.get('msg', 'invalid')))}")
+        first_field = first_field or name
+    message = "Invalid parameters: " + "; ".join(details)
+    body = error_body(request, 400, "VALIDATION_ERROR", message, details, field=first_field)
+    return JSONResponse(body, status_code=400)
+
+
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    body = error_body(request, exc.status, exc.code, exc.message, field=exc.field)
+    return JSONResponse(body, status_code=exc.status)
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    codes = {
+        401: "AUTH_FAILURE",
+        404: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+        413: "PAYLOAD_TOO_LARGE",
+    }
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    body = error_body(
+        request, exc.status_code, codes.get(exc.status_code, "INVALID_REQUEST"), message
+    )
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    import logging
+
+    logging.getLogger("callwright.api").exception("unhandled error")
+    body = error_body(request, 500, "INTERNAL_SERVER_ERROR", "Internal server error.")
+    return JSONResponse(body, status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)

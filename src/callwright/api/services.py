@@ -1,0 +1,22 @@
+"""What the HTTP layer needs from the rest of the system, built by ``callwright.server``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callwright.api.auth import Authenticator
+from callwright.api.metrics import Metrics
+from callwright.clock import Clock
+from callwright.config import Settings
+from callwright.dispatch.dispatcher import Dispatcher
+from callwright.store.db import Database
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    auth: Authenticator
+    dispatcher: Dispatcher
+    metrics: Metrics

@@ -1,0 +1,136 @@
+"""One typed settings object, read from the environment (``CALLWRIGHT_*``) and an
+optional TOML file.
+
+Precedence, highest first: keyword arguments, environment, the TOML file named by
+``CALLWRIGHT_CONFIG`` (or ``./callwright.toml`` when it exists), the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "callwright.toml"
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("CALLWRIGHT_CONFIG")
+    if named:
+        return Path(named)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLWRIGHT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./var"), description="Where the store, keys and recordings live."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in data_dir. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # Dispatch: concurrency and the queue lease.
+    max_concurrent_calls: int = Field(
+        default=50, ge=1, description="Calls one process runs at once."
+    )
+    max_calls_per_org: int = Field(
+        default=20, ge=1, description="Live calls one org may have across all processes."
+    )
+    dispatch_poll_seconds: float = Field(default=0.5, gt=0)
+    lease_seconds: float = Field(
+        default=15.0, gt=0, description="How long a claimed call stays ours without renewal."
+    )
+    worker_id: str | None = Field(
+        default=None, description="Name of this process in leases; default host:pid."
+    )
+    sandbox_numbers: bool = Field(
+        default=False,
+        description="Route the fictional numbers +1 NXX-555-01XX to a sandbox that completes "
+        "calls without dialing (for trying integrations without a phone line).",
+    )
+    sandbox_call_seconds: float = Field(default=2.0, ge=0)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    # Client side of the CLI.
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_default(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'callwright.db').resolve()}"
+
+    @property
+    def effective_worker_id(self) -> str:
+        if self.worker_id:
+            return self.worker_id
+        import socket
+
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+SECRET_MARKERS = ("key", "secret", "password", "token")
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with secrets and URL passwords masked."""
+    out: dict[str, Any] = {}
+    for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr) or (
+            value is not None and any(m in name for m in SECRET_MARKERS)
+        ):
+            out[name] = "****" if value else None
+        elif isinstance(value, Path):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    out["database_url"] = mask_url(settings.effective_database_url)
+    return out
+
+
+def mask_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as given, it has no password to hide
+        return url

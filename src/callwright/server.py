@@ -1,0 +1,145 @@
+"""Composition root: config -> store -> dispatch -> api, and their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from callwright.api.app import create_app
+from callwright.api.auth import Authenticator
+from callwright.api.metrics import Metrics
+from callwright.api.services import Services
+from callwright.clock import Clock, SystemClock
+from callwright.config import Settings
+from callwright.dispatch.dispatcher import Dispatcher
+from callwright.dispatch.sandbox import SandboxTransport
+from callwright.dispatch.transport import Transport
+from callwright.store import keys
+from callwright.store.db import Database
+from callwright.store.migrate import upgrade_async
+
+log = logging.getLogger("callwright.server")
+
+INITIAL_KEY_FILE = "initial-api-key"
+LAST_USED_FLUSH_SECONDS = 30.0
+
+
+def transports_for(settings: Settings) -> list[Transport]:
+    found: list[Transport] = []
+    if settings.sandbox_numbers:
+        found.append(SandboxTransport(settings.sandbox_call_seconds))
+    return found
+
+
+async def bootstrap(db: Database, clock: Clock, data_dir: Path) -> str | None:
+    """On an empty store: org ``default`` and one key, written to a 0600 file.
+    Returns the new key (to show once) or None."""
+    async with db.transaction() as session:
+        if await keys.any_org(session):
+            return None
+        org = await keys.get_or_create_org(session, "default", clock.now())
+        raw, _ = await keys.create_key(session, org, clock.now())
+    await asyncio.to_thread(write_secret_file, data_dir / INITIAL_KEY_FILE, raw)
+    return raw
+
+
+def write_secret_file(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text + "\n")
+    os.chmod(path, 0o600)
+
+
+@contextlib.asynccontextmanager
+async def running_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    start_dispatcher: bool = True,
+    transports: list[Transport] | None = None,
+    metrics: Metrics | None = None,
+) -> AsyncIterator[tuple[Services, str | None]]:
+    clock = clock or SystemClock()
+    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    try:
+        if migrate:
+            await upgrade_async(db.url)
+        initial_key = await bootstrap(db, clock, settings.data_dir)
+        dispatcher = Dispatcher(
+            db,
+            clock,
+            transports if transports is not None else transports_for(settings),
+            worker_id=settings.effective_worker_id,
+            max_concurrent=settings.max_concurrent_calls,
+            per_org_limit=settings.max_calls_per_org,
+            poll_seconds=settings.dispatch_poll_seconds,
+            lease_seconds=settings.lease_seconds,
+        )
+        services = Services(
+            settings, db, clock, Authenticator(db, clock), dispatcher, metrics or Metrics()
+        )
+        if start_dispatcher:
+            dispatcher.start()
+        flusher = asyncio.create_task(_flush_loop(services.auth), name="keys-last-used")
+        try:
+            yield services, initial_key
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await dispatcher.close()
+            with contextlib.suppress(Exception):
+                await services.auth.flush_last_used()
+    finally:
+        await db.close()
+
+
+async def _flush_loop(auth: Authenticator) -> None:
+    while True:
+        await asyncio.sleep(LAST_USED_FLUSH_SECONDS)
+        try:
+            await auth.flush_last_used()
+        except Exception:
+            log.exception("could not record key use; will retry")
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """The served app: its lifespan starts and stops the services."""
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running_services(settings, metrics=metrics) as (services, initial_key):
+            app.state.services = services
+            if initial_key:
+                announce_initial_key(initial_key, settings.data_dir / INITIAL_KEY_FILE)
+            yield
+
+    return create_app(settings, metrics, lifespan)
+
+
+def announce_initial_key(raw: str, path: Path) -> None:
+    # Printed, not logged: logs are shipped elsewhere and must never hold a key.
+    print(
+        "\n  First start: created org 'default' and its API key (shown once):\n\n"
+        f"    {raw}\n\n  Also saved to {path} (mode 0600).\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def build_test_app(services: Services) -> FastAPI:
+    """An app over already-running services (tests drive the lifecycle themselves)."""
+    app = create_app(services.settings, services.metrics)
+    app.state.services = services
+    return app
