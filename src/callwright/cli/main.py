@@ -207,3 +207,7 @@ def _ts(value: Any) -> str:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
