@@ -43,6 +43,10 @@ class Authenticator:
         self._used[found[0]] = self._clock.now()
         return found[1]
 
+    def forget_cached(self) -> None:
+        """Drop cached lookups (a revocation made in this process takes effect at once)."""
+        self._cache.clear()
+
     async def flush_last_used(self) -> None:
         if not self._used:
             return

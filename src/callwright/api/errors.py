@@ -8,6 +8,7 @@ elsewhere. Real clients read either, so every error body carries ``status`` and
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,19 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.field = field
+
+
+def _no_constants(name: str) -> Any:
+    raise ApiError(400, "INVALID_REQUEST", f"Malformed JSON body: {name} is not a JSON number.")
+
+
+def strict_json(raw: bytes) -> Any:
+    """The body as JSON, refusing NaN and Infinity (Python's parser takes them; no database
+    or client does)."""
+    try:
+        return json.loads(raw, parse_constant=_no_constants)
+    except ValueError:
+        raise ApiError(400, "INVALID_REQUEST", "Malformed JSON body.") from None
 
 
 def not_found(what: str = "Call") -> ApiError:

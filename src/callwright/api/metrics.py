@@ -47,12 +47,8 @@ class Metrics:
 
     async def render(self, db: Database, running: int) -> bytes:
         async with db.session() as session:
-            rows = (
-                (await session.execute(select(Call.status, func.count()).group_by(Call.status)))
-                .tuples()
-                .all()
-            )
-        counts = dict(rows)
+            rows = await session.execute(select(Call.status, func.count()).group_by(Call.status))
+            counts = {status: int(n) for status, n in rows.all()}
         for status in (
             "queued",
             "allocated",

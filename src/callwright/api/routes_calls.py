@@ -13,7 +13,7 @@ from callwright.api import schemas
 from callwright.api.auth import current_org
 from callwright.api.call_schema import SendCallRequest, parse_start_time, zone_of
 from callwright.api.call_view import active_object, call_object, event_object
-from callwright.api.errors import STYLE_A, ApiError, not_found
+from callwright.api.errors import STYLE_A, ApiError, not_found, strict_json
 from callwright.api.phone import to_e164
 from callwright.api.services import Services
 from callwright.store import calls as store
@@ -42,7 +42,7 @@ def ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
     summary="Send a call",
 )
 async def send_call(body: SendCallRequest, request: Request, org: Org, svc: Svc) -> JSONResponse:
-    raw = await request.json()
+    raw = strict_json(await request.body())
     params = body.normalised()
     now = svc.clock.now()
     scheduled = now
