@@ -12,12 +12,12 @@ from sqlalchemy import Select, select
 from callwright.api import schemas
 from callwright.api.auth import current_org
 from callwright.api.call_schema import SendCallRequest, parse_start_time, zone_of
-from callwright.api.call_view import active_object, call_object, event_object
 from callwright.api.errors import STYLE_A, ApiError, not_found, strict_json
 from callwright.api.phone import to_e164
 from callwright.api.services import Services
 from callwright.store import calls as store
 from callwright.store.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Call
+from callwright.store.views import active_object, call_object, event_object
 
 router = APIRouter(prefix="/v1", tags=["calls"])
 Org = Annotated[str, Depends(current_org)]
