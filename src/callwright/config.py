@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 
+    # Generative LLM: any OpenAI-compatible server. Unset = the embedded (offline) mode.
+    llm_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:11434/v1")
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+
     # Client side of the CLI.
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
