@@ -153,3 +153,15 @@ def test_cli_reports_errors_clearly(server: ServerProcess) -> None:
         check=False,
     )
     assert bad.returncode == 1 and "phone_number" in bad.stderr
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    import sqlite3
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLWRIGHT_")}
+    env["CALLWRIGHT_DATA_DIR"] = str(tmp_path)
+    cli(["db", "upgrade"], env)
+    cli(["db", "upgrade"], env)  # idempotent
+    with sqlite3.connect(tmp_path / "callwright.db") as conn:
+        tables = {row[0] for row in conn.execute("select name from sqlite_master where type='table'")}
+    assert {"orgs", "api_keys", "calls", "call_events", "alembic_version"} <= tables

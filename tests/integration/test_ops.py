@@ -68,3 +68,26 @@ async def test_logs_are_json_with_request_id_and_never_hold_keys(
     for line in lines:
         parsed = json.loads(line)
         assert {"ts", "level", "logger", "msg", "request_id"} <= set(parsed)
+
+
+async def test_server_errors_carry_both_envelopes(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from callwright.api import routes_calls
+    from callwright.server import build_test_app
+
+    async def explode(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(routes_calls.store, "get_call", explode)
+    transport = httpx.ASGITransport(app=build_test_app(api.services), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/v1/calls/x", headers=api.a())
+    assert response.status_code == 500
+    assert response.json() == {
+        "data": None,
+        "errors": [{"error": "INTERNAL_SERVER_ERROR", "message": "Internal server error."}],
+        "status": "error",
+        "message": "Internal server error.",
+    }
+    assert "boom" not in response.text
