@@ -163,5 +163,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     cli(["db", "upgrade"], env)
     cli(["db", "upgrade"], env)  # idempotent
     with sqlite3.connect(tmp_path / "callwright.db") as conn:
-        tables = {row[0] for row in conn.execute("select name from sqlite_master where type='table'")}
+        tables = {
+            row[0] for row in conn.execute("select name from sqlite_master where type='table'")
+        }
     assert {"orgs", "api_keys", "calls", "call_events", "alembic_version"} <= tables

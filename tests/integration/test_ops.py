@@ -70,7 +70,9 @@ async def test_logs_are_json_with_request_id_and_never_hold_keys(
         assert {"ts", "level", "logger", "msg", "request_id"} <= set(parsed)
 
 
-async def test_server_errors_carry_both_envelopes(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_server_errors_carry_both_envelopes(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import httpx
 
     from callwright.api import routes_calls
