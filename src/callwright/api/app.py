@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 
 from callwright import __version__
-from callwright.api import errors, routes_calls, routes_ops
+from callwright.api import errors, routes_calls, routes_numbers, routes_ops
 from callwright.api.metrics import LatencyMiddleware, Metrics
 from callwright.api.middleware import (
     AssumeJsonMiddleware,
@@ -33,6 +33,7 @@ def create_app(settings: Settings, metrics: Metrics, lifespan: Lifespan | None =
     errors.install(app)
     app.include_router(routes_ops.router)
     app.include_router(routes_calls.router)
+    app.include_router(routes_numbers.router)
     app.add_middleware(AssumeJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, metrics=metrics)

@@ -16,6 +16,7 @@ from callwright.api.errors import STYLE_A, ApiError, not_found, strict_json
 from callwright.api.phone import to_e164
 from callwright.api.services import Services
 from callwright.store import calls as store
+from callwright.store import numbers
 from callwright.store.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Call
 from callwright.store.views import active_object, call_object, event_object
 
@@ -60,6 +61,14 @@ async def send_call(body: SendCallRequest, request: Request, org: Org, svc: Svc)
         variables=builtin_variables(params, now, tz),
     )
     async with svc.db.transaction() as session:
+        if await numbers.is_blocked(session, org, new.to_number):
+            # The reference answers a blocked destination with 429 (its "blacklisted number").
+            raise ApiError(
+                429,
+                "NUMBER_BLOCKED",
+                "This phone number is blocked for your organization.",
+                field="phone_number",
+            )
         call = await store.create_call(session, new, now)
         call.variables = {**call.variables, "call_id": call.id}
     svc.dispatcher.wake()
