@@ -167,3 +167,19 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
             row[0] for row in conn.execute("select name from sqlite_master where type='table'")
         }
     assert {"orgs", "api_keys", "calls", "call_events", "alembic_version"} <= tables
+
+
+def test_numbers_add_update_list(server: ServerProcess) -> None:
+    env = {**client_env(server, server.initial_key()), "COLUMNS": "250"}
+    added = cli(["numbers", "add", "+14155550111", "--prompt", "Answer for the clinic."], env)
+    assert "Inserted 1 numbers." in added.stdout
+    cli(
+        ["numbers", "update", "+14155550111", "--voice", "joe", "--data", '{"max_duration": 5}'],
+        env,
+    )
+    listing = cli(["numbers", "list"], env).stdout
+    assert "+14155550111" in listing and "Answer for the clinic." in listing and "joe" in listing
+    details = httpx.get(
+        server.url + "/v1/inbound/+14155550111", headers={"authorization": server.initial_key()}
+    ).json()
+    assert details["max_duration"] == 5

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from callwright.cli import client
+from callwright.cli import numbers as numbers_cli
 from callwright.config import Settings, masked
 
 app = typer.Typer(no_args_is_help=True, help="Self-hosted voice-AI phone agents.")
@@ -23,6 +24,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(calls_app, name="calls")
+app.add_typer(numbers_cli.app, name="numbers")
 
 out = Console()
 err = Console(stderr=True)
