@@ -144,3 +144,66 @@ async def test_event_stream_alias(api: Api) -> None:
     a = (await api.client.get(f"/v1/calls/{call_id}/events", headers=api.a())).json()
     b = (await api.client.get(f"/v1/event_stream/{call_id}", headers=api.a())).json()
     assert a == b and a["data"][0]["call_id"] == call_id
+
+
+async def test_pathway_calls_need_an_existing_pathway(api: Api) -> None:
+    import uuid
+
+    from callwright.store.pathway_models import Pathway, PathwayVersion
+
+    missing = await api.client.post(
+        "/v1/calls", json={"phone_number": "+14155550123", "pathway_id": "nope"}, headers=api.a()
+    )
+    assert missing.status_code == 404
+    assert missing.json()["message"] == 'Pathway with ID "nope" not found'
+    org = await api.services.auth.org_for(api.key_a)
+    now = api.services.clock.now()
+    pathway_id = str(uuid.uuid4())
+    async with api.services.db.transaction() as session:
+        session.add(
+            Pathway(
+                id=pathway_id,
+                org_id=org,
+                name="p",
+                document={"nodes": [], "edges": []},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.flush()
+        session.add(
+            PathwayVersion(
+                id=str(uuid.uuid4()),
+                pathway_id=pathway_id,
+                org_id=org,
+                version_number=1,
+                name="v1",
+                document={},
+                archived=False,
+                created_at=now,
+            )
+        )
+    ok = await api.client.post(
+        "/v1/calls",
+        json={"phone_number": "+14155550123", "pathway_id": pathway_id},
+        headers=api.a(),
+    )
+    assert ok.status_code == 200
+    versioned = await api.client.post(
+        "/v1/calls",
+        json={"phone_number": "+14155550123", "pathway_id": pathway_id, "pathway_version": 1},
+        headers=api.a(),
+    )
+    assert versioned.status_code == 200
+    bad_version = await api.client.post(
+        "/v1/calls",
+        json={"phone_number": "+14155550123", "pathway_id": pathway_id, "pathway_version": 7},
+        headers=api.a(),
+    )
+    assert bad_version.status_code == 404 and "version" in bad_version.json()["message"]
+    other_org = await api.client.post(
+        "/v1/calls",
+        json={"phone_number": "+14155550123", "pathway_id": pathway_id},
+        headers=api.b(),
+    )
+    assert other_org.status_code == 404

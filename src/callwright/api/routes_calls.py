@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callwright.api import schemas
 from callwright.api.auth import current_org
@@ -18,6 +19,7 @@ from callwright.api.services import Services
 from callwright.store import calls as store
 from callwright.store import numbers
 from callwright.store.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Call
+from callwright.store.pathway_models import Pathway, PathwayVersion
 from callwright.store.views import active_object, call_object, event_object
 
 router = APIRouter(prefix="/v1", tags=["calls"])
@@ -39,7 +41,12 @@ def ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
 @router.post(
     "/calls",
     openapi_extra=STYLE_A,
-    responses={200: {"model": schemas.SendCallResponse}, 400: {"model": schemas.ErrorA}},
+    responses={
+        200: {"model": schemas.SendCallResponse},
+        400: {"model": schemas.ErrorA},
+        404: {"model": schemas.ErrorA},
+        429: {"model": schemas.ErrorA},
+    },
     summary="Send a call",
 )
 async def send_call(body: SendCallRequest, request: Request, org: Org, svc: Svc) -> JSONResponse:
@@ -69,6 +76,8 @@ async def send_call(body: SendCallRequest, request: Request, org: Org, svc: Svc)
                 "This phone number is blocked for your organization.",
                 field="phone_number",
             )
+        if body.pathway_id:
+            await check_pathway(session, org, body.pathway_id, body.pathway_version)
         call = await store.create_call(session, new, now)
         call.variables = {**call.variables, "call_id": call.id}
     svc.dispatcher.wake()
@@ -80,6 +89,28 @@ async def send_call(body: SendCallRequest, request: Request, org: Org, svc: Svc)
             "batch_id": "",
         }
     )
+
+
+async def check_pathway(
+    session: AsyncSession, org: str, pathway_id: str, version: int | str | None
+) -> None:
+    pathway = await session.get(Pathway, pathway_id)
+    if pathway is None or pathway.org_id != org:
+        raise ApiError(
+            404, "NOT_FOUND", f'Pathway with ID "{pathway_id}" not found', field="pathway_id"
+        )
+    if isinstance(version, int):
+        found = await session.scalar(
+            select(PathwayVersion.id).where(
+                PathwayVersion.pathway_id == pathway_id,
+                PathwayVersion.version_number == version,
+                PathwayVersion.archived.is_(False),
+            )
+        )
+        if found is None:
+            raise ApiError(
+                404, "NOT_FOUND", f"Pathway version {version} not found", field="pathway_version"
+            )
 
 
 def builtin_variables(params: dict[str, Any], now: datetime, tz: str) -> dict[str, Any]:
