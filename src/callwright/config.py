@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -74,9 +75,44 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
 
+    # Outbound requests to user-given URLs (webhooks), and webhook delivery.
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs and host names that outbound requests may reach although they are "
+        "not public (on-prem receivers, tests), comma-separated: 10.1.0.0/16,hooks.internal",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) that encrypt secrets at rest, comma-separated (first "
+        "encrypts); default: generated into data_dir/secret-key. Set it when several hosts "
+        "share one database.",
+    )
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_retry_base_seconds: float = Field(
+        default=80.0,
+        gt=0,
+        description="First retry delay; each next one is 3x longer (±20% jitter): with 8 "
+        "attempts the last comes about 24 h after the first.",
+    )
+    webhook_retry_max_seconds: float = Field(default=86400.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_response_max_bytes: int = Field(default=64 * 1024, ge=1024)
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    webhook_concurrency: int = Field(default=32, ge=1)
+    webhook_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a claimed delivery stays ours."
+    )
+
     # Client side of the CLI.
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return (
+            [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        )
 
     @field_validator("database_url")
     @classmethod

@@ -21,9 +21,10 @@ from callwright.config import Settings
 from callwright.dispatch.dispatcher import Dispatcher
 from callwright.dispatch.sandbox import SandboxTransport
 from callwright.dispatch.transport import Transport
-from callwright.store import keys
+from callwright.store import crypto, keys
 from callwright.store.db import Database
 from callwright.store.migrate import upgrade_async
+from callwright.webhooks.worker import DeliveryWorker
 
 log = logging.getLogger("callwright.server")
 
@@ -88,8 +89,11 @@ async def running_services(
         services = Services(
             settings, db, clock, Authenticator(db, clock), dispatcher, metrics or Metrics()
         )
-        if start_dispatcher:
+        box = await asyncio.to_thread(crypto.box_for, settings)
+        deliveries = DeliveryWorker.from_settings(settings, db, clock, box)
+        if start_dispatcher:  # tests that drive the dispatcher drive deliveries too
             dispatcher.start()
+            deliveries.start()
         flusher = asyncio.create_task(_flush_loop(services.auth), name="keys-last-used")
         try:
             yield services, initial_key
@@ -98,6 +102,7 @@ async def running_services(
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
             await dispatcher.close()
+            await deliveries.close()
             with contextlib.suppress(Exception):
                 await services.auth.flush_last_used()
     finally:

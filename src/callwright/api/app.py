@@ -16,6 +16,7 @@ from callwright.api.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
 )
+from callwright.api.routes_webhooks import router as webhooks_router
 from callwright.config import Settings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -34,6 +35,7 @@ def create_app(settings: Settings, metrics: Metrics, lifespan: Lifespan | None =
     app.include_router(routes_ops.router)
     app.include_router(routes_calls.router)
     app.include_router(routes_numbers.router)
+    app.include_router(webhooks_router)
     app.add_middleware(AssumeJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, metrics=metrics)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from callwright.cli import client
 from callwright.cli import numbers as numbers_cli
+from callwright.cli import webhooks as webhooks_cli
 from callwright.config import Settings, masked
 
 app = typer.Typer(no_args_is_help=True, help="Self-hosted voice-AI phone agents.")
@@ -25,6 +26,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(calls_app, name="calls")
 app.add_typer(numbers_cli.app, name="numbers")
+app.add_typer(webhooks_cli.app, name="webhooks")
 
 out = Console()
 err = Console(stderr=True)

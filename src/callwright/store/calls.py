@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callwright.store import webhook_outbox
 from callwright.store.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Call, CallEvent
 
 Level = Literal["queue", "call"]
@@ -125,6 +126,7 @@ async def add_event(
         data=data,
     )
     session.add(event)
+    webhook_outbox.on_event(session, call, event)
     return event
 
 
@@ -166,7 +168,7 @@ async def transition(
         call.lease_expires_at = None
     if error_message is not None:
         call.error_message = error_message
-    await add_event(
+    event = await add_event(
         session,
         call,
         now,
@@ -176,6 +178,9 @@ async def transition(
         category=category or ("error" if to == "failed" else "info"),
         data={"from": previous, "to": to, **(data or {})},
     )
+    if to in TERMINAL_STATUSES:
+        # The post-call webhook commits with the status that causes it (outbox).
+        webhook_outbox.on_terminal(session, call, event)
 
 
 def call_length_minutes(call: Call) -> float:

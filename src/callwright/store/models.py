@@ -130,3 +130,64 @@ class CallEvent(Base):
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "no-answer", "busy", "canceled"})
 ACTIVE_STATUSES = frozenset({"allocated", "ringing", "in-progress"})
+
+
+class WebhookDelivery(Base):
+    """Outbox row: one webhook to send, written in the transaction of the change that
+    causes it. ``id`` orders the deliveries of a call; ``delivery_id`` is the receiver's
+    idempotency key (the same on every retry)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # post_call | event
+    category: Mapped[str | None] = mapped_column(String(32))
+    send_type: Mapped[str] = mapped_column(String(16))  # spawn | resend
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # the exact bytes signed and sent, as UTF-8
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_call", "call_id", "id"),
+    )
+
+
+class WebhookAttempt(Base):
+    """One try at sending a delivery, kept for the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    org_id: Mapped[str] = mapped_column(String(36))
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered | retry | dead
+
+
+class SigningSecret(Base):
+    """An org's webhook signing secret, encrypted at rest (``store.crypto``)."""
+
+    __tablename__ = "signing_secrets"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
