@@ -1,0 +1,427 @@
+"""The live conversation loop: one call, from greeting to hang-up.
+
+Theory of operation: the transport delivers a caller frame every 20 ms and the loop
+answers each with one agent frame (queued speech, else silence), so the transport's
+clock paces both directions and tests can run the loop in virtual time by counting
+frames. Each caller frame is resampled to 16 kHz, scored by the VAD and handed to the
+``TurnTaker``, whose actions start work in tasks:
+
+- ``CallerTurn``: transcribe the utterance, record it, ask the agent for a reply;
+- a reply streams text pieces through the ``SentenceChunker`` to the synthesizer, and
+  its audio is framed into the playout queue as it arrives, so the first frame leaves
+  while the rest of the reply is still being written and spoken;
+- ``CheckBackchannel``: transcribe the overlap so far and report it to the turn-taker;
+- ``Interrupt``: cancel the reply, drop queued audio, record what was actually heard;
+- ``Reprompt`` / ``HangUp``: silence and duration rules.
+
+Agent actions (end the call, transfer, press digits) run once the speech before them
+has been played. Every transcript line and event goes to the ``CallSink`` when it
+happens. Closing the loop (hang-up, error, cancellation) cancels every task it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from callwright.conversation.chunker import SentenceChunker
+from callwright.conversation.ports import (
+    Agent,
+    AudioPort,
+    CallerAudio,
+    CallerHungUp,
+    CallSink,
+    EndCall,
+    Keypress,
+    Note,
+    Pcm,
+    PressDigits,
+    ReplyItem,
+    Synthesizer,
+    Transcriber,
+    TranscriptLine,
+    TransferTo,
+    VoiceActivity,
+)
+from callwright.conversation.turns import (
+    CallerTurn,
+    CheckBackchannel,
+    HangUp,
+    Interrupt,
+    Reprompt,
+    TurnAction,
+    TurnConfig,
+    TurnTaker,
+)
+from callwright.media.frames import FRAME_MS, AudioFrame, Framer, samples_per_frame
+from callwright.media.recorder import CallRecorder
+from callwright.media.resample import StreamingResampler
+
+log = logging.getLogger("callwright.conversation")
+
+STT_RATE = 16_000
+HEARD_SECONDS = 30  # caller audio kept for transcription (Whisper's window)
+
+
+@dataclass(slots=True)
+class LoopResult:
+    ended_by: str  # "agent" | "caller" | "silence" | "max_duration" | "transfer" | "error"
+    frames: int
+    transferred_to: str | None = None
+
+
+@dataclass(slots=True)
+class _Piece:
+    text: str
+    frames_left: int = 0
+    heard: bool = False
+    complete: bool = False
+
+
+@dataclass(slots=True)
+class _Reply:
+    kind: str
+    turn_start: int | None = None  # first frame of the caller turn being answered
+    task: asyncio.Task[None] | None = None
+    pieces: list[_Piece] = field(default_factory=list)
+    actions: list[ReplyItem] = field(default_factory=list)
+    done: bool = False
+    first_frame_at: int | None = None  # agent frame index of the first audio sent
+    # Latency marks (loop clock, seconds).
+    turn_at: float | None = None
+    stt_s: float | None = None
+    started_at: float = 0.0
+    first_text_at: float | None = None
+    first_audio_at: float | None = None
+
+
+class CallLoop:
+    def __init__(
+        self,
+        port: AudioPort,
+        agent: Agent,
+        *,
+        stt: Transcriber,
+        tts: Synthesizer,
+        vad: VoiceActivity,
+        sink: CallSink,
+        turns: TurnConfig | None = None,
+        wait_for_greeting: bool = False,
+        recorder: CallRecorder | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.port = port
+        self.agent = agent
+        self.stt = stt
+        self.tts = tts
+        self.vad = vad
+        self.sink = sink
+        self.turns = TurnTaker(turns or TurnConfig())
+        self.wait_for_greeting = wait_for_greeting
+        self.recorder = recorder
+        self.clock = clock
+        rate = port.sample_rate
+        self._frame_samples = samples_per_frame(rate)
+        self._silence: Pcm = np.zeros(self._frame_samples, dtype=np.int16)
+        # MQ: a short filter; the delay of HQ would be felt in every barge-in.
+        self._to_stt = StreamingResampler(rate, STT_RATE, quality="MQ")
+        self._stt_framer = Framer(STT_RATE)
+        self._heard: deque[Pcm] = deque(maxlen=HEARD_SECONDS * 1000 // FRAME_MS)
+        self._heard_first = 0  # turn-taker frame index of self._heard[0]
+        self._playout: deque[tuple[Pcm, _Piece]] = deque()
+        self._reply: _Reply | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unanswered_from: int | None = None  # a turn cut short before any reply audio
+        self._ending: str | None = None
+        self._transferred_to: str | None = None
+        self.frames = 0  # caller frames processed == agent frames sent
+
+    # -- the loop ------------------------------------------------------------------------
+    async def run(self) -> LoopResult:
+        ended_by = "caller"
+        try:
+            await self.sink.event("conversation.started", "Conversation started")
+            if not self.wait_for_greeting:
+                self._start_reply("greeting", self.agent.greet())
+            async for event in self.port.events():
+                if isinstance(event, CallerHungUp):
+                    break
+                if isinstance(event, Keypress):
+                    await self._keypress(event.digit)
+                elif isinstance(event, CallerAudio):
+                    await self._tick(event.pcm)
+                if self._ending is not None:
+                    ended_by = self._ending
+                    break
+        except asyncio.CancelledError:
+            ended_by = "canceled"
+            raise
+        except Exception as exc:
+            ended_by = "error"
+            log.exception("conversation failed")
+            await self._safe_event("conversation.error", f"Conversation failed: {exc}")
+        finally:
+            await self._close()
+            await self._safe_event(
+                "conversation.ended", f"Conversation ended by {ended_by}", {"ended_by": ended_by}
+            )
+        if ended_by in ("agent", "silence", "max_duration"):
+            with contextlib.suppress(Exception):
+                await self.port.hang_up()
+        return LoopResult(ended_by, self.frames, self._transferred_to)
+
+    async def _tick(self, pcm: Pcm) -> None:
+        index = self.frames
+        self.frames += 1
+        if self.recorder is not None:
+            self.recorder.add_caller(AudioFrame(pcm, self.port.sample_rate, index * len(pcm)))
+        frame16 = self._to_stt.process(AudioFrame(pcm, self.port.sample_rate, index * len(pcm)))
+        for frame in self._stt_framer.push(frame16.samples) if frame16 is not None else []:
+            if len(self._heard) == self._heard.maxlen:
+                self._heard_first += 1
+            self._heard.append(frame.samples)
+            self._apply(self.turns.frame(self.vad.probability(frame.samples)))
+        await self._send_one()
+
+    async def _send_one(self) -> None:
+        reply = self._reply
+        if self._playout:
+            pcm, piece = self._playout.popleft()
+            piece.frames_left -= 1
+            piece.heard = True
+            if reply is not None and reply.first_frame_at is None:
+                reply.first_frame_at = self.frames - 1
+                self._latency(reply)
+        else:
+            pcm = self._silence
+        await self.port.send(pcm)
+        if self.recorder is not None:
+            at = (self.frames - 1) * self._frame_samples
+            self.recorder.add_agent(AudioFrame(pcm, self.port.sample_rate, at))
+        if reply is not None and reply.done and not self._playout:
+            await self._reply_finished(reply)
+
+    # -- turn actions --------------------------------------------------------------------
+    def _apply(self, actions: list[TurnAction]) -> None:
+        for action in actions:
+            if isinstance(action, CallerTurn):
+                self._spawn(self._answer(action), "answer")
+            elif isinstance(action, CheckBackchannel):
+                self._spawn(self._check_backchannel(action), "backchannel")
+            elif isinstance(action, Interrupt):
+                self._interrupt()
+            elif isinstance(action, Reprompt):
+                self._start_reply("reprompt", self.agent.reprompt())
+            elif isinstance(action, HangUp):
+                self._ending = action.reason
+
+    async def _check_backchannel(self, action: CheckBackchannel) -> None:
+        text = await self.stt.transcribe(self._audio(action.start_frame, self.turns.frame_index))
+        self._apply(self.turns.backchannel_checked(action.token, text))
+
+    async def _answer(self, turn: CallerTurn) -> None:
+        start = turn.start_frame
+        if self._unanswered_from is not None:
+            start, self._unanswered_from = min(start, self._unanswered_from), None
+        reply = _Reply("answer", turn_start=start, turn_at=self.clock())
+        self._replace_reply(reply)
+        pcm = self._audio(start, turn.end_frame)
+        text = (await self.stt.transcribe(pcm)).strip()
+        reply.stt_s = self.clock() - (reply.turn_at or 0.0)
+        if not text:
+            await self.sink.event("turn.unheard", "Caller audio had no words", {"frame": start})
+            self._reply_abandoned(reply)
+            return
+        self.turns.caller_spoke()
+        await self.sink.transcript(
+            TranscriptLine("user", text, start * FRAME_MS, turn.end_frame * FRAME_MS)
+        )
+        reply.started_at = self.clock()
+        await self._speak(reply, self.agent.reply(text))
+
+    def _interrupt(self) -> None:
+        reply = self._reply
+        self._playout.clear()
+        if reply is None:
+            return
+        if reply.first_frame_at is None and reply.kind == "answer":
+            # Nothing was heard yet: the caller was still talking. Answer it all at once.
+            self._unanswered_from = reply.turn_start
+        self._reply = None
+        if reply.task is not None:
+            reply.task.cancel()
+        self._spawn(self._record_agent_line(reply, interrupted=True), "record")
+        self._spawn(self.sink.event("turn.interrupted", "Caller interrupted the agent"), "event")
+
+    # -- replies -------------------------------------------------------------------------
+    def _start_reply(self, kind: str, items: AsyncIterator[ReplyItem]) -> None:
+        reply = _Reply(kind, started_at=self.clock())
+        self._replace_reply(reply)
+        reply.task = self._spawn(self._speak(reply, items), kind)
+
+    def _replace_reply(self, reply: _Reply) -> None:
+        old = self._reply
+        if old is not None and old.task is not None and old.task is not asyncio.current_task():
+            old.task.cancel()
+        self._playout.clear()
+        self._reply = reply
+        if reply.task is None and reply.kind == "answer":
+            reply.task = asyncio.current_task()
+        self.turns.agent_started()
+
+    async def _speak(self, reply: _Reply, items: AsyncIterator[ReplyItem]) -> None:
+        chunker = SentenceChunker()
+        try:
+            async for item in items:
+                if isinstance(item, str):
+                    if reply.first_text_at is None:
+                        reply.first_text_at = self.clock()
+                    for piece in chunker.push(item):
+                        await self._say(reply, piece)
+                elif isinstance(item, Note):
+                    await self.sink.event(item.type, item.message, item.data)
+                else:
+                    for piece in chunker.flush():
+                        await self._say(reply, piece)
+                    reply.actions.append(item)
+            for piece in chunker.flush():
+                await self._say(reply, piece)
+        finally:
+            reply.done = True
+        if not reply.pieces and self._reply is reply:
+            await self._reply_finished(reply)  # nothing to play: act at once
+
+    async def _say(self, reply: _Reply, text: str) -> None:
+        piece = _Piece(text)
+        reply.pieces.append(piece)
+        resampler = StreamingResampler(self.tts.sample_rate, self.port.sample_rate, quality="MQ")
+        framer = Framer(self.port.sample_rate)
+        async for chunk in self.tts.synthesize(text):
+            out = resampler.process(AudioFrame(chunk, self.tts.sample_rate, 0))
+            self._queue(reply, piece, framer.push(out.samples) if out is not None else [])
+        tail = resampler.flush()
+        frames = framer.push(tail.samples) if tail is not None else []
+        last = framer.flush()
+        if last is not None:
+            padded = np.zeros(self._frame_samples, dtype=np.int16)
+            padded[: last.num_samples] = last.samples
+            frames.append(AudioFrame(padded, self.port.sample_rate, 0))
+        self._queue(reply, piece, frames)
+        piece.complete = True
+
+    def _queue(self, reply: _Reply, piece: _Piece, frames: list[AudioFrame]) -> None:
+        if self._reply is not reply or not frames:
+            return
+        if reply.first_audio_at is None:
+            reply.first_audio_at = self.clock()
+        for frame in frames:
+            self._playout.append((frame.samples, piece))
+        piece.frames_left += len(frames)
+
+    async def _reply_finished(self, reply: _Reply) -> None:
+        if self._reply is not reply:
+            return
+        self._reply = None
+        self.turns.agent_finished()
+        await self._record_agent_line(reply, interrupted=False)
+        for action in reply.actions:
+            await self._act(action)
+
+    def _reply_abandoned(self, reply: _Reply) -> None:
+        if self._reply is reply:
+            self._reply = None
+            self.turns.agent_finished()
+
+    async def _act(self, action: ReplyItem) -> None:
+        if isinstance(action, EndCall):
+            await self.sink.event("call.end_requested", f"Agent ended the call ({action.reason})")
+            self._ending = "agent"
+        elif isinstance(action, TransferTo):
+            await self.sink.event("call.transfer", f"Transferring to {action.number}")
+            await self.port.transfer(action.number)
+            self._transferred_to = action.number
+            self._ending = "transfer"
+        elif isinstance(action, PressDigits):
+            await self.sink.event("call.dtmf_sent", f"Agent pressed {action.digits}")
+            await self.port.send_digits(action.digits)
+
+    async def _keypress(self, digit: str) -> None:
+        await self.sink.event("call.dtmf", f"Caller pressed {digit}", {"digit": digit})
+        if self._reply is not None:
+            self._interrupt()
+        self._start_reply("keypress", self.agent.keypress(digit))
+
+    # -- the record ----------------------------------------------------------------------
+    async def _record_agent_line(self, reply: _Reply, *, interrupted: bool) -> None:
+        heard = [p.text for p in reply.pieces if p.heard]
+        if not heard:
+            return
+        start = (reply.first_frame_at or 0) * FRAME_MS
+        await self.sink.transcript(
+            TranscriptLine("assistant", " ".join(heard), start, self.frames * FRAME_MS, interrupted)
+        )
+
+    def _latency(self, reply: _Reply) -> None:
+        if reply.turn_at is None:
+            return
+        now = self.clock()
+
+        def ms(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round((b - a) * 1000, 2)
+
+        data = {
+            "endpoint_ms": self.turns.config.end_silence_ms,
+            "stt_ms": None if reply.stt_s is None else round(reply.stt_s * 1000, 2),
+            "llm_first_token_ms": ms(reply.started_at, reply.first_text_at),
+            "tts_first_audio_ms": ms(reply.first_text_at, reply.first_audio_at),
+            "platform_ms": ms(reply.turn_at, now),
+        }
+        self._spawn(self.sink.event("turn.latency", "Turn latency", data), "event")
+
+    async def _safe_event(
+        self, type: str, message: str, data: dict[str, Any] | None = None
+    ) -> None:
+        try:
+            await self.sink.event(type, message, data)
+        except Exception:
+            log.exception("could not record a conversation event")
+
+    # -- housekeeping --------------------------------------------------------------------
+    def _audio(self, start_frame: int, end_frame: int) -> Pcm:
+        lo = max(start_frame - self._heard_first, 0)
+        hi = max(end_frame - self._heard_first, lo)
+        frames = list(self._heard)[lo:hi]
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"call-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("conversation task failed", exc_info=task.exception())
+            self._ending = self._ending or "error"
+
+    async def _close(self) -> None:
+        for action in self.turns.finish():
+            if isinstance(action, CallerTurn):
+                await self._safe_event("turn.unanswered", "Caller hung up mid-sentence")
+        reply = self._reply
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if reply is not None:
+            with contextlib.suppress(Exception):
+                await self._record_agent_line(reply, interrupted=True)
