@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     sandbox_call_seconds: float = Field(default=2.0, ge=0)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients reach this server at, for links such as "
+        "recording_url (default: http://HOST:PORT).",
+    )
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 
@@ -113,6 +118,10 @@ class Settings(BaseSettings):
         return (
             [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
         )
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @field_validator("database_url")
     @classmethod

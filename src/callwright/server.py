@@ -21,7 +21,7 @@ from callwright.config import Settings
 from callwright.dispatch.dispatcher import Dispatcher
 from callwright.dispatch.sandbox import SandboxTransport
 from callwright.dispatch.transport import Transport
-from callwright.store import crypto, keys
+from callwright.store import crypto, keys, recordings
 from callwright.store.db import Database
 from callwright.store.migrate import upgrade_async
 from callwright.webhooks.worker import DeliveryWorker
@@ -86,10 +86,17 @@ async def running_services(
             poll_seconds=settings.dispatch_poll_seconds,
             lease_seconds=settings.lease_seconds,
         )
-        services = Services(
-            settings, db, clock, Authenticator(db, clock), dispatcher, metrics or Metrics()
-        )
         box = await asyncio.to_thread(crypto.box_for, settings)
+        services = Services(
+            settings,
+            db,
+            clock,
+            Authenticator(db, clock),
+            dispatcher,
+            metrics or Metrics(),
+            box,
+            recordings.local_store(settings.data_dir),
+        )
         deliveries = DeliveryWorker.from_settings(settings, db, clock, box)
         if start_dispatcher:  # tests that drive the dispatcher drive deliveries too
             dispatcher.start()

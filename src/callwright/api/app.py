@@ -16,6 +16,7 @@ from callwright.api.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
 )
+from callwright.api.routes_recordings import router as recordings_router
 from callwright.api.routes_webhooks import router as webhooks_router
 from callwright.config import Settings
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings, metrics: Metrics, lifespan: Lifespan | None =
     app.include_router(routes_calls.router)
     app.include_router(routes_numbers.router)
     app.include_router(webhooks_router)
+    app.include_router(recordings_router)
     app.add_middleware(AssumeJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, metrics=metrics)

@@ -7,7 +7,6 @@ callwright has no dashboard, so it is read and rotated here, under
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callwright.api.auth import current_org
 from callwright.api.errors import ApiError, not_found
 from callwright.api.services import Services
-from callwright.store import calls, crypto
+from callwright.store import calls
 from callwright.store.models import WebhookAttempt, WebhookDelivery
 from callwright.store.views import iso
 from callwright.webhooks import history, signing_secrets
@@ -49,17 +48,15 @@ def data(value: Any) -> JSONResponse:
 
 @router.get("/webhooks/signing_secret", summary="Read the org's webhook signing secret")
 async def get_signing_secret(org: Org, svc: Svc) -> JSONResponse:
-    box = await asyncio.to_thread(crypto.box_for, svc.settings)
     async with svc.db.transaction() as session:
-        info = await signing_secrets.get(session, box, org, svc.clock.now())
+        info = await signing_secrets.get(session, svc.box, org, svc.clock.now())
     return data(_secret(info))
 
 
 @router.post("/webhooks/signing_secret/rotate", summary="Replace the webhook signing secret")
 async def rotate_signing_secret(org: Org, svc: Svc) -> JSONResponse:
-    box = await asyncio.to_thread(crypto.box_for, svc.settings)
     async with svc.db.transaction() as session:
-        info = await signing_secrets.rotate(session, box, org, svc.clock.now())
+        info = await signing_secrets.rotate(session, svc.box, org, svc.clock.now())
     return data(_secret(info))
 
 

@@ -9,7 +9,9 @@ from callwright.api.metrics import Metrics
 from callwright.clock import Clock
 from callwright.config import Settings
 from callwright.dispatch.dispatcher import Dispatcher
+from callwright.store.crypto import SecretBox
 from callwright.store.db import Database
+from callwright.store.recordings import RecordingStore
 
 
 @dataclass(slots=True)
@@ -20,3 +22,5 @@ class Services:
     auth: Authenticator
     dispatcher: Dispatcher
     metrics: Metrics
+    box: SecretBox  # seals secrets at rest
+    recordings: RecordingStore

@@ -69,6 +69,7 @@ log = logging.getLogger("callwright.conversation")
 
 STT_RATE = 16_000
 HEARD_SECONDS = 30  # caller audio kept for transcription (Whisper's window)
+RECORD_DRAIN_SECONDS = 30.0
 
 
 @dataclass(slots=True)
@@ -143,12 +144,15 @@ class CallLoop:
         self._ending: str | None = None
         self._transferred_to: str | None = None
         self.frames = 0  # caller frames processed == agent frames sent
+        self._records: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self) -> LoopResult:
         ended_by = "caller"
         try:
-            await self.sink.event("conversation.started", "Conversation started")
+            self._writer = asyncio.create_task(self._write_records(), name="call-record")
+            self._note("conversation.started", "Conversation started")
             if not self.wait_for_greeting:
                 self._start_reply("greeting", self.agent.greet())
             async for event in self.port.events():
@@ -167,12 +171,13 @@ class CallLoop:
         except Exception as exc:
             ended_by = "error"
             log.exception("conversation failed")
-            await self._safe_event("conversation.error", f"Conversation failed: {exc}")
+            self._note("conversation.error", f"Conversation failed: {exc}")
         finally:
             await self._close()
-            await self._safe_event(
+            self._note(
                 "conversation.ended", f"Conversation ended by {ended_by}", {"ended_by": ended_by}
             )
+            await self._drain_records()
         if ended_by in ("agent", "silence", "max_duration"):
             with contextlib.suppress(Exception):
                 await self.port.hang_up()
@@ -237,13 +242,11 @@ class CallLoop:
         text = (await self.stt.transcribe(pcm)).strip()
         reply.stt_s = self.clock() - (reply.turn_at or 0.0)
         if not text:
-            await self.sink.event("turn.unheard", "Caller audio had no words", {"frame": start})
+            self._note("turn.unheard", "Caller audio had no words", {"frame": start})
             self._reply_abandoned(reply)
             return
         self.turns.caller_spoke()
-        await self.sink.transcript(
-            TranscriptLine("user", text, start * FRAME_MS, turn.end_frame * FRAME_MS)
-        )
+        self._line(TranscriptLine("user", text, start * FRAME_MS, turn.end_frame * FRAME_MS))
         reply.started_at = self.clock()
         await self._speak(reply, self.agent.reply(text))
 
@@ -258,8 +261,8 @@ class CallLoop:
         self._reply = None
         if reply.task is not None:
             reply.task.cancel()
-        self._spawn(self._record_agent_line(reply, interrupted=True), "record")
-        self._spawn(self.sink.event("turn.interrupted", "Caller interrupted the agent"), "event")
+        self._record_agent_line(reply, interrupted=True)
+        self._note("turn.interrupted", "Caller interrupted the agent")
 
     # -- replies -------------------------------------------------------------------------
     def _start_reply(self, kind: str, items: AsyncIterator[ReplyItem]) -> None:
@@ -287,7 +290,7 @@ class CallLoop:
                     for piece in chunker.push(item):
                         await self._say(reply, piece)
                 elif isinstance(item, Note):
-                    await self.sink.event(item.type, item.message, item.data)
+                    self._note(item.type, item.message, item.data)
                 else:
                     for piece in chunker.flush():
                         await self._say(reply, piece)
@@ -331,7 +334,7 @@ class CallLoop:
             return
         self._reply = None
         self.turns.agent_finished()
-        await self._record_agent_line(reply, interrupted=False)
+        self._record_agent_line(reply, interrupted=False)
         for action in reply.actions:
             await self._act(action)
 
@@ -342,30 +345,30 @@ class CallLoop:
 
     async def _act(self, action: ReplyItem) -> None:
         if isinstance(action, EndCall):
-            await self.sink.event("call.end_requested", f"Agent ended the call ({action.reason})")
+            self._note("call.end_requested", f"Agent ended the call ({action.reason})")
             self._ending = "agent"
         elif isinstance(action, TransferTo):
-            await self.sink.event("call.transfer", f"Transferring to {action.number}")
+            self._note("call.transfer", f"Transferring to {action.number}")
             await self.port.transfer(action.number)
             self._transferred_to = action.number
             self._ending = "transfer"
         elif isinstance(action, PressDigits):
-            await self.sink.event("call.dtmf_sent", f"Agent pressed {action.digits}")
+            self._note("call.dtmf_sent", f"Agent pressed {action.digits}")
             await self.port.send_digits(action.digits)
 
     async def _keypress(self, digit: str) -> None:
-        await self.sink.event("call.dtmf", f"Caller pressed {digit}", {"digit": digit})
+        self._note("call.dtmf", f"Caller pressed {digit}", {"digit": digit})
         if self._reply is not None:
             self._interrupt()
         self._start_reply("keypress", self.agent.keypress(digit))
 
     # -- the record ----------------------------------------------------------------------
-    async def _record_agent_line(self, reply: _Reply, *, interrupted: bool) -> None:
+    def _record_agent_line(self, reply: _Reply, *, interrupted: bool) -> None:
         heard = [p.text for p in reply.pieces if p.heard]
         if not heard:
             return
         start = (reply.first_frame_at or 0) * FRAME_MS
-        await self.sink.transcript(
+        self._line(
             TranscriptLine("assistant", " ".join(heard), start, self.frames * FRAME_MS, interrupted)
         )
 
@@ -384,15 +387,40 @@ class CallLoop:
             "tts_first_audio_ms": ms(reply.first_text_at, reply.first_audio_at),
             "platform_ms": ms(reply.turn_at, now),
         }
-        self._spawn(self.sink.event("turn.latency", "Turn latency", data), "event")
+        self._note("turn.latency", "Turn latency", data)
 
-    async def _safe_event(
-        self, type: str, message: str, data: dict[str, Any] | None = None
-    ) -> None:
+    # Records are written in order by one task, off the reply's critical path: a
+    # database round trip must not delay the agent's first audio.
+    def _note(self, type: str, message: str, data: dict[str, Any] | None = None) -> None:
+        self._records.put_nowait(("event", (type, message, data)))
+
+    def _line(self, line: TranscriptLine) -> None:
+        self._records.put_nowait(("transcript", (line,)))
+
+    async def _write_records(self) -> None:
+        while True:
+            kind, args = await self._records.get()
+            try:
+                if kind == "event":
+                    await self.sink.event(*args)
+                elif kind == "transcript":
+                    await self.sink.transcript(*args)
+                else:
+                    return
+            except Exception:
+                log.exception("could not record %s for the call", kind)
+
+    async def _drain_records(self) -> None:
+        writer = self._writer
+        if writer is None:
+            return
+        self._records.put_nowait(("stop", ()))
         try:
-            await self.sink.event(type, message, data)
-        except Exception:
-            log.exception("could not record a conversation event")
+            await asyncio.wait_for(asyncio.shield(writer), timeout=RECORD_DRAIN_SECONDS)
+        except TimeoutError:
+            log.error("call record writes did not finish; the rest are lost")
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
 
     # -- housekeeping --------------------------------------------------------------------
     def _audio(self, start_frame: int, end_frame: int) -> Pcm:
@@ -416,12 +444,11 @@ class CallLoop:
     async def _close(self) -> None:
         for action in self.turns.finish():
             if isinstance(action, CallerTurn):
-                await self._safe_event("turn.unanswered", "Caller hung up mid-sentence")
+                self._note("turn.unanswered", "Caller hung up mid-sentence")
         reply = self._reply
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if reply is not None:
-            with contextlib.suppress(Exception):
-                await self._record_agent_line(reply, interrupted=True)
+            self._record_agent_line(reply, interrupted=True)

@@ -191,12 +191,14 @@ class Dispatcher:
         return await transport.run(handle)
 
     async def _finish(self, call_id: str, outcome: Outcome) -> None:
-        now = self.clock.now()
         async with self.db.transaction() as session:
             call = await queue.lock_if_owned(session, call_id, self.worker_id)
             if call is None:
                 log.warning("finished a call we no longer own", extra={"call_id": call_id})
                 return
+            # Read the clock under the row lock: an event another process appended while
+            # we waited for it must not carry a later time than ours.
+            now = self.clock.now()
             if outcome.call_ended_by:
                 call.call_ended_by = outcome.call_ended_by
             if outcome.answered_by:
@@ -215,11 +217,11 @@ class Dispatcher:
             )
 
     async def _abandon(self, call_id: str) -> None:
-        now = self.clock.now()
         async with self.db.transaction() as session:
             call = await queue.lock_if_owned(session, call_id, self.worker_id)
             if call is None:
                 return
+            now = self.clock.now()
             if call.status == "allocated":
                 await store.transition(
                     session,
@@ -247,9 +249,12 @@ class Dispatcher:
     def _logger(self, call_id: str) -> EventLogger:
         async def log_event(type_: str, message: str) -> None:
             async with self.db.transaction() as session:
-                call = await store.lock_call(session, call_id)
-                if call is not None:
-                    await store.add_event(session, call, self.clock.now(), type_, message)
+                # Only while we hold the lease: a call reclaimed from us (and maybe
+                # already ended or running elsewhere) must not log our late steps.
+                call = await queue.lock_if_owned(session, call_id, self.worker_id)
+                if call is None:
+                    raise asyncio.CancelledError("lease lost")
+                await store.add_event(session, call, self.clock.now(), type_, message)
 
         return log_event
 

@@ -19,6 +19,7 @@ so an asyncio caller runs it in a worker thread.
 
 from __future__ import annotations
 
+import io
 import wave
 from os import PathLike
 from typing import Literal
@@ -88,11 +89,26 @@ class CallRecorder:
         if mono_path is not None:
             _write_wav(mono_path, mono, channels=1, sample_rate=self.sample_rate)
 
+    def stereo_wav(self) -> bytes:
+        """The 2-channel WAV file as bytes (caller left, agent right)."""
+        stereo, _ = self.render()
+        return wav_bytes(stereo, channels=2, sample_rate=self.sample_rate)
+
+
+def wav_bytes(samples: npt.NDArray[np.int16], channels: int, sample_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    _write_wav(buffer, samples, channels, sample_rate)
+    return buffer.getvalue()
+
 
 def _write_wav(
-    path: str | PathLike[str], samples: npt.NDArray[np.int16], channels: int, sample_rate: int
+    path: str | PathLike[str] | io.BytesIO,
+    samples: npt.NDArray[np.int16],
+    channels: int,
+    sample_rate: int,
 ) -> None:
-    with wave.open(str(path), "wb") as out:
+    target = path if isinstance(path, io.BytesIO) else str(path)
+    with wave.open(target, "wb") as out:
         out.setnchannels(channels)
         out.setsampwidth(2)
         out.setframerate(sample_rate)

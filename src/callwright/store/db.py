@@ -45,6 +45,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if is_sqlite(self.url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -59,6 +60,10 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session, session.begin():
+            if self.is_sqlite:
+                # Take SQLite's write lock before the first read, so what the transaction
+                # reads (a "locked" call row) cannot change before it writes.
+                await session.connection(execution_options={_IMMEDIATE: True})
             yield session
 
     async def ping(self) -> None:
@@ -71,7 +76,13 @@ class Database:
         await self.engine.dispose()
 
 
+_IMMEDIATE = "callwright_sqlite_immediate"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver would open transactions itself, only before the first write, so reads
+    # would run outside them; with autocommit here, ``_sqlite_begin`` opens every one.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the single writer; NORMAL sync is still crash-safe in WAL.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -79,3 +90,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -101,6 +101,13 @@ class Call(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The record the conversation writes as it goes (``store.call_record``): reference
+    # shapes, appended under the call's row lock.
+    transcript: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    pathway_logs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    transferred_to: Mapped[str | None] = mapped_column(String(64))
+    transferred_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_calls_org_created", "org_id", "created_at"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from callwright.store.call_record import concatenated
 from callwright.store.calls import call_length_minutes
 from callwright.store.models import TERMINAL_STATUSES, Call, CallEvent
 
@@ -57,16 +58,16 @@ def call_object(call: Call, *, with_transcripts: bool = True) -> dict[str, Any]:
         "call_ended_by": call.call_ended_by,
         "pathway_id": call.pathway_id,
         "pathway_version": _pathway_version(params.get("pathway_version")),
-        "pathway_logs": None,
+        "pathway_logs": call.pathway_logs,
         "pathway_tags": [],
-        "analysis": None,
-        "concatenated_transcript": "",
-        "transcripts": [],
+        "analysis": call.analysis,
+        "concatenated_transcript": concatenated(call.transcript or []),
+        "transcripts": [_public_line(line) for line in call.transcript or []],
         "citations": None,
         "citation_schema_ids": params.get("citation_schema_ids") or [],
         "disposition_tag": None,
-        "transferred_to": None,
-        "transferred_at": None,
+        "transferred_to": call.transferred_to,
+        "transferred_at": iso(call.transferred_at),
         "pre_transfer_duration": None,
         "post_transfer_duration": None,
         "warm_transfer_call": None,
@@ -78,6 +79,11 @@ def call_object(call: Call, *, with_transcripts: bool = True) -> dict[str, Any]:
     if not with_transcripts:
         del obj["transcripts"], obj["concatenated_transcript"], obj["pathway_logs"]
     return obj
+
+
+def _public_line(line: dict[str, Any]) -> dict[str, Any]:
+    """A transcript line as the reference shows it (timing offsets are ours, kept)."""
+    return {k: v for k, v in line.items() if v is not None}
 
 
 def _pathway_version(value: Any) -> int | None:
