@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# The scripted OpenAI-compatible server (a real HTTP server process) for every test.
+pytest_plugins = ["tests.support.scripted_llm_server"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REQUIRE_PEERS = os.environ.get("CALLWRIGHT_REQUIRE_PEERS") == "1"

@@ -80,6 +80,29 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
 
+    # Speech. The embedded back-ends (Whisper tiny.en, Piper "joe", Silero VAD) always
+    # load; network back-ends join when their keys are set.
+    speech_stt: Literal["embedded", "openai", "deepgram"] = "embedded"
+    speech_voice: str = Field(default="joe", description="Voice of calls that name none.")
+    speech_threads: int = Field(default=0, ge=0, description="Inference threads; 0 = all cores.")
+    whisper_model_dir: Path | None = None
+    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    openai_speech_base_url: str | None = Field(
+        default=None, description="e.g. https://api.openai.com/v1"
+    )
+    openai_speech_api_key: SecretStr | None = None
+    openai_stt_model: str = "whisper-1"
+    openai_tts_model: str = "tts-1"
+    deepgram_api_key: SecretStr | None = None
+    deepgram_base_url: str = "wss://api.deepgram.com"
+    deepgram_model: str = "nova-2"
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_model: str = "eleven_flash_v2_5"
+    elevenlabs_voices: dict[str, str] = Field(
+        default_factory=dict, description="Voice name -> ElevenLabs voice id."
+    )
+
     # Outbound requests to user-given URLs (webhooks), and webhook delivery.
     outbound_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -1,0 +1,1 @@
+"""Shared test helpers: real local peers the suite starts (scripted LLM server, ...)."""
