@@ -21,6 +21,7 @@ from callwright.config import Settings
 from callwright.dispatch.dispatcher import Dispatcher
 from callwright.dispatch.sandbox import SandboxTransport
 from callwright.dispatch.transport import Transport
+from callwright.providers.openai_llm import llm_from_settings
 from callwright.store import crypto, keys, recordings
 from callwright.store.db import Database
 from callwright.store.migrate import upgrade_async
@@ -96,6 +97,7 @@ async def running_services(
             metrics or Metrics(),
             box,
             recordings.local_store(settings.data_dir),
+            llm_from_settings(settings),
         )
         deliveries = DeliveryWorker.from_settings(settings, db, clock, box)
         if start_dispatcher:  # tests that drive the dispatcher drive deliveries too
@@ -110,6 +112,8 @@ async def running_services(
                 await flusher
             await dispatcher.close()
             await deliveries.close()
+            if services.llm is not None:
+                await services.llm.aclose()
             with contextlib.suppress(Exception):
                 await services.auth.flush_last_used()
     finally:

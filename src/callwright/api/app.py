@@ -9,13 +9,21 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 
 from callwright import __version__
-from callwright.api import errors, routes_calls, routes_numbers, routes_ops
+from callwright.api import (
+    errors,
+    routes_calls,
+    routes_numbers,
+    routes_ops,
+    routes_secrets,
+    routes_trunks,
+)
 from callwright.api.metrics import LatencyMiddleware, Metrics
 from callwright.api.middleware import (
     AssumeJsonMiddleware,
     BodyLimitMiddleware,
     RequestIdMiddleware,
 )
+from callwright.api.routes_analysis import router as analysis_router
 from callwright.api.routes_recordings import router as recordings_router
 from callwright.api.routes_webhooks import router as webhooks_router
 from callwright.config import Settings
@@ -36,8 +44,11 @@ def create_app(settings: Settings, metrics: Metrics, lifespan: Lifespan | None =
     app.include_router(routes_ops.router)
     app.include_router(routes_calls.router)
     app.include_router(routes_numbers.router)
+    app.include_router(routes_trunks.router)
+    app.include_router(routes_secrets.router)
     app.include_router(webhooks_router)
     app.include_router(recordings_router)
+    app.include_router(analysis_router)
     app.add_middleware(AssumeJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, metrics=metrics)

@@ -9,6 +9,7 @@ from callwright.api.metrics import Metrics
 from callwright.clock import Clock
 from callwright.config import Settings
 from callwright.dispatch.dispatcher import Dispatcher
+from callwright.providers.llm import LLM
 from callwright.store.crypto import SecretBox
 from callwright.store.db import Database
 from callwright.store.recordings import RecordingStore
@@ -24,3 +25,4 @@ class Services:
     metrics: Metrics
     box: SecretBox  # seals secrets at rest
     recordings: RecordingStore
+    llm: LLM | None = None  # None: no LLM configured (the embedded mode)

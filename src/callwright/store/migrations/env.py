@@ -8,7 +8,12 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callwright.store import number_models, pathway_models  # noqa: F401 - register tables
+from callwright.store import (  # noqa: F401 - register tables
+    number_models,
+    pathway_models,
+    secret_models,
+    trunk_models,
+)
 from callwright.store.models import Base
 
 target_metadata = Base.metadata
