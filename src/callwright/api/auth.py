@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
 
 from callwright.api.errors import ApiError
 from callwright.clock import Clock
@@ -19,6 +21,15 @@ from callwright.store.db import Database
 
 CACHE_SECONDS = 5.0
 UNAUTHORIZED = ApiError(401, "AUTH_FAILURE", "Unauthorized")
+# Declares the header in the OpenAPI document (clients and schemathesis learn how to
+# authenticate); the key itself is read and checked by ``raw_key``, which also takes
+# ``Bearer <key>``.
+API_KEY_HEADER = APIKeyHeader(
+    name="authorization",
+    scheme_name="ApiKey",
+    description="The raw API key (`Bearer <key>` is accepted too).",
+    auto_error=False,
+)
 
 
 class Authenticator:
@@ -64,7 +75,9 @@ def raw_key(request: Request) -> str:
     return header
 
 
-async def current_org(request: Request) -> str:
+async def current_org(
+    request: Request, _declared: Annotated[str | None, Security(API_KEY_HEADER)] = None
+) -> str:
     """FastAPI dependency: the org id the request's key belongs to."""
     auth: Authenticator = request.app.state.services.auth
     return await auth.org_for(raw_key(request))

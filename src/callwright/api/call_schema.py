@@ -120,6 +120,11 @@ START_TIME = re.compile(
 )
 MAX_DURATION_MINUTES = 12 * 60
 
+# Documentation only (the validators decide): what a client should send. National US
+# forms such as "(415) 555-0123" are accepted too, and a number must also be possible
+# for its country.
+PHONE_DOC: dict[str, Any] = {"pattern": r"^\+[1-9][0-9]{6,14}$", "examples": ["+14155550123"]}
+
 ShortText = Annotated[str, StringConstraints(max_length=20_000)]
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2048)]
 
@@ -206,7 +211,9 @@ class Calendly(_Open):
 class SendCallRequest(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    phone_number: str = Field(description="Number to call; E.164 or US national form.")
+    phone_number: str = Field(
+        description="Number to call; E.164 or US national form.", json_schema_extra=PHONE_DOC
+    )
     task: ShortText | None = None
     pathway_id: str | None = Field(default=None, max_length=64)
     pathway_version: int | Literal["production", "staging"] | None = None
@@ -214,18 +221,20 @@ class SendCallRequest(BaseModel):
     voice: str | None = Field(default=None, max_length=200)
     first_sentence: str | None = Field(default=None, max_length=2000)
     model: Literal["base", "turbo", "enhanced"] | None = None
-    language: str | None = None
+    language: str | None = Field(
+        default=None, json_schema_extra={"enum": [*sorted(LANGUAGES), None]}
+    )
     wait_for_greeting: bool | None = None
     pronunciation_guide: list[PronunciationEntry] | None = None
     temperature: float | None = Field(default=None, ge=0, le=1)
     interruption_threshold: float | None = Field(default=None, ge=0, le=10_000)
     interruptibility: int | None = Field(default=None, ge=0, le=3)
     block_interruptions: bool | None = None
-    from_: str | None = Field(default=None, alias="from")
+    from_: str | None = Field(default=None, alias="from", json_schema_extra=PHONE_DOC)
     dialing_strategy: DialingStrategy | None = None
     timezone: str | None = None
     start_time: str | None = None
-    transfer_phone_number: str | None = None
+    transfer_phone_number: str | None = Field(default=None, json_schema_extra=PHONE_DOC)
     transfer_list: dict[str, str] | None = None
     max_duration: float | None = Field(default=None, ge=1, le=MAX_DURATION_MINUTES)
     tools: list[str | dict[str, Any]] | None = None

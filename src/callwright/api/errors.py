@@ -13,8 +13,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+
+from callwright.api.schemas import ErrorA, ErrorB
 
 STYLE_A = {"x-envelope": "A"}
 
@@ -136,3 +139,51 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_errors(generate())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_errors(doc: dict[str, Any]) -> None:
+    """Make the OpenAPI document tell the truth about the errors above.
+
+    FastAPI documents a 422 that this app never sends (validation failures are 400s) and
+    knows nothing of the 401 from the key check, the 404 for ids a key cannot see, or the
+    413 of the body limit. Every operation gets those here, in the envelope it really
+    uses, so routers only declare what is particular to them (a 409, a 429, ...).
+    """
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    _, defs = models_json_schema(
+        [(ErrorA, "serialization"), (ErrorB, "serialization")],
+        ref_template="#/components/schemas/{model}",
+    )
+    for name, schema in defs.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    for path, item in doc.get("paths", {}).items():
+        for method, operation in item.items():
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            own = ErrorA if operation.get("x-envelope") == "A" else ErrorB
+            if responses.pop("422", None) is not None:
+                _declare(responses, 400, own, "Invalid parameters or malformed JSON.")
+            if operation.get("security"):
+                _declare(responses, 401, ErrorB, "Missing, unknown or revoked API key.")
+                if "{" in path:
+                    _declare(responses, 404, own, "No such resource in the key's org.")
+            if method not in ("get", "head", "options"):
+                _declare(responses, 413, ErrorB, "Request body over the size limit.")
+
+
+def _declare(responses: dict[str, Any], status: int, model: type, description: str) -> None:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    responses.setdefault(
+        str(status),
+        {"description": description, "content": {"application/json": {"schema": ref}}},
+    )

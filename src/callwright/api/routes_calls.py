@@ -38,11 +38,25 @@ def ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def _call_link(path: str, method: str) -> dict[str, Any]:
+    """An OpenAPI link from the new call's id to another call operation (clients and
+    schemathesis's stateful phase follow these)."""
+    ref = "#/paths/" + path.replace("/", "~1") + "/" + method
+    return {"operationRef": ref, "parameters": {"call_id": "$response.body#/call_id"}}
+
+
 @router.post(
     "/calls",
     openapi_extra=STYLE_A,
     responses={
-        200: {"model": schemas.SendCallResponse},
+        200: {
+            "model": schemas.SendCallResponse,
+            "links": {
+                "GetCall": _call_link("/v1/calls/{call_id}", "get"),
+                "StopCall": _call_link("/v1/calls/{call_id}/stop", "post"),
+                "CallEvents": _call_link("/v1/calls/{call_id}/events", "get"),
+            },
+        },
         400: {"model": schemas.ErrorA},
         404: {"model": schemas.ErrorA},
         429: {"model": schemas.ErrorA},
@@ -243,7 +257,7 @@ def _bound(name: str, value: str, tzinfo: Any, upper: bool) -> datetime:
 
 @router.get(
     "/calls/active",
-    responses={200: {"model": schemas.ActiveCallsResponse}},
+    responses={200: {"model": schemas.ActiveCallsResponse}, 404: {"model": schemas.ErrorB}},
     summary="List queued and in-progress calls",
 )
 async def active_calls(

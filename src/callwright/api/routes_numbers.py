@@ -28,6 +28,7 @@ from callwright.api.number_schema import (
     UpdateLabel,
 )
 from callwright.api.phone import to_e164
+from callwright.api.schemas import ErrorA, ErrorB
 from callwright.api.services import Services
 from callwright.store import numbers as store
 from callwright.store.number_models import BlockRule, InboundNumber, OutboundNumber
@@ -73,7 +74,12 @@ async def list_inbound(org: Org, svc: Svc) -> JSONResponse:
     return JSONResponse({"inbound_numbers": [inbound_object(r) for r in rows]})
 
 
-@router.post("/v1/inbound/insert", openapi_extra=STYLE_A, summary="Add inbound numbers")
+@router.post(
+    "/v1/inbound/insert",
+    openapi_extra=STYLE_A,
+    responses={409: {"model": ErrorA}},
+    summary="Add inbound numbers",
+)
 async def insert_inbound(body: InsertNumbers, org: Org, svc: Svc) -> JSONResponse:
     now = svc.clock.now()
     inserted: list[str] = []
@@ -157,7 +163,9 @@ async def delete_inbound(phone_number: str, org: Org, svc: Svc) -> JSONResponse:
     return JSONResponse({"status": "success", "message": "Inbound number removed."})
 
 
-@router.post("/inbound/update_label", summary="Label an inbound number")
+@router.post(
+    "/inbound/update_label", responses={404: {"model": ErrorB}}, summary="Label an inbound number"
+)
 async def update_label(body: UpdateLabel, org: Org, svc: Svc) -> JSONResponse:
     number = path_number(body.phoneNumber)
     async with svc.db.transaction() as session:
@@ -190,7 +198,12 @@ def _outbound(row: OutboundNumber) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/outbound", openapi_extra=STYLE_A, summary="Add an outbound caller id")
+@router.post(
+    "/v1/outbound",
+    openapi_extra=STYLE_A,
+    responses={409: {"model": ErrorA}},
+    summary="Add an outbound caller id",
+)
 async def add_outbound(body: AddOutbound, org: Org, svc: Svc) -> JSONResponse:
     row = OutboundNumber(
         id=str(uuid.uuid4()),
@@ -226,7 +239,9 @@ def block_object(rule: BlockRule) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/blocked_numbers", summary="Create block rules")
+@router.post(
+    "/v1/blocked_numbers", responses={404: {"model": ErrorB}}, summary="Create block rules"
+)
 async def create_blocks(body: CreateBlocks, org: Org, svc: Svc) -> JSONResponse:
     if body.is_global == (body.inbound_number is not None):
         raise ApiError(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callwright.api.auth import current_org
 from callwright.api.errors import ApiError, not_found
+from callwright.api.schemas import ErrorB
 from callwright.api.services import Services
 from callwright.store import calls
 from callwright.store.models import WebhookAttempt, WebhookDelivery
@@ -77,7 +78,11 @@ async def postcall_webhook(call_id: str, org: Org, svc: Svc) -> JSONResponse:
     return data(_postcall(logged))
 
 
-@router.post("/postcall/webhooks/resend", summary="Send post-call webhooks again")
+@router.post(
+    "/postcall/webhooks/resend",
+    responses={404: {"model": ErrorB}},
+    summary="Send post-call webhooks again",
+)
 async def resend_postcall(body: ResendRequest, org: Org, svc: Svc) -> JSONResponse:
     try:
         async with svc.db.transaction() as session:
