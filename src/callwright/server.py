@@ -99,6 +99,7 @@ async def running_services(
             recordings.local_store(settings.data_dir),
             llm_from_settings(settings),
         )
+        unwatch = services.call_cache.watch(db.session_class)
         deliveries = DeliveryWorker.from_settings(settings, db, clock, box)
         if start_dispatcher:  # tests that drive the dispatcher drive deliveries too
             dispatcher.start()
@@ -116,6 +117,7 @@ async def running_services(
                 await services.llm.aclose()
             with contextlib.suppress(Exception):
                 await services.auth.flush_last_used()
+            unwatch()
     finally:
         await db.close()
 

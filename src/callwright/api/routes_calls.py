@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -296,12 +296,18 @@ async def stop_all(org: Org, svc: Svc) -> JSONResponse:
     responses={200: {"model": schemas.CallObject}, 404: {"model": schemas.ErrorB}},
     summary="Call details",
 )
-async def get_call(call_id: str, org: Org, svc: Svc) -> JSONResponse:
+async def get_call(call_id: str, org: Org, svc: Svc) -> Response:
+    cached = svc.call_cache.get(org, call_id)
+    if cached is not None:
+        return Response(cached, media_type="application/json")
     async with svc.db.session() as session:
         call = await store.get_call(session, org, call_id)
     if call is None:
         raise not_found()
-    return ok(call_object(call))
+    response = ok(call_object(call))
+    if call.status in TERMINAL_STATUSES:
+        svc.call_cache.put(org, call_id, bytes(response.body))
+    return response
 
 
 @router.post(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from callwright.api.auth import Authenticator
 from callwright.api.metrics import Metrics
@@ -10,6 +10,7 @@ from callwright.clock import Clock
 from callwright.config import Settings
 from callwright.dispatch.dispatcher import Dispatcher
 from callwright.providers.llm import LLM
+from callwright.store.call_cache import CallCache
 from callwright.store.crypto import SecretBox
 from callwright.store.db import Database
 from callwright.store.recordings import RecordingStore
@@ -26,3 +27,4 @@ class Services:
     box: SecretBox  # seals secrets at rest
     recordings: RecordingStore
     llm: LLM | None = None  # None: no LLM configured (the embedded mode)
+    call_cache: CallCache = field(default_factory=CallCache)

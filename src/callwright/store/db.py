@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 def normalise_url(url: str) -> str:
@@ -46,7 +47,12 @@ class Database:
         if is_sqlite(self.url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A session class of our own: listeners (e.g. the call cache) see this
+        # database's sessions only.
+        self.session_class: type[Session] = type("CallwrightSession", (Session,), {})
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=self.session_class
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,72 @@
+"""The finished-call cache: hits skip the database, every local write invalidates at
+once, other orgs still get 404, and live calls are never cached."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import Api
+
+from callwright.store import calls
+from callwright.store.call_cache import CallCache
+
+
+async def finished_call(api: Api) -> str:
+    sent = await api.client.post(
+        "/v1/calls", json={"phone_number": "+14155550123", "task": "x"}, headers=api.a()
+    )
+    call_id: str = sent.json()["call_id"]
+    stopped = await api.client.post(f"/v1/calls/{call_id}/stop", headers=api.a())
+    assert stopped.status_code == 200
+    return call_id
+
+
+async def test_finished_calls_are_served_from_the_cache(api: Api) -> None:
+    cache = api.services.call_cache
+    call_id = await finished_call(api)
+    first = await api.client.get(f"/v1/calls/{call_id}", headers=api.a())
+    hits = cache.hits
+    second = await api.client.get(f"/v1/calls/{call_id}", headers=api.a())
+    assert cache.hits == hits + 1
+    assert second.json() == first.json() and second.json()["status"] == "canceled"
+    assert second.headers["content-type"] == "application/json"
+    # Another org's key never gets the cached body.
+    assert (await api.client.get(f"/v1/calls/{call_id}", headers=api.b())).status_code == 404
+
+
+async def test_a_local_write_invalidates_at_once(api: Api) -> None:
+    call_id = await finished_call(api)
+    before = (await api.client.get(f"/v1/calls/{call_id}", headers=api.a())).json()
+    assert call_id in api.services.call_cache
+    async with api.services.db.transaction() as session:
+        call = await calls.lock_call(session, call_id)
+        assert call is not None
+        call.summary = "Caller hung up before we called."
+        await calls.add_event(session, call, api.services.clock.now(), "note", "a later change")
+    assert call_id not in api.services.call_cache
+    after = (await api.client.get(f"/v1/calls/{call_id}", headers=api.a())).json()
+    assert after["summary"] == "Caller hung up before we called."
+    assert before["summary"] is None
+
+
+async def test_live_calls_are_not_cached(api: Api) -> None:
+    sent = await api.client.post(
+        "/v1/calls", json={"phone_number": "+14155550123", "task": "x"}, headers=api.a()
+    )
+    call_id = sent.json()["call_id"]
+    for _ in range(2):
+        assert (await api.client.get(f"/v1/calls/{call_id}", headers=api.a())).status_code == 200
+    assert call_id not in api.services.call_cache
+
+
+def test_ttl_lru_and_org_checks() -> None:
+    now = [0.0]
+    cache = CallCache(ttl_seconds=2.0, max_entries=2, clock=lambda: now[0])
+    cache.put("org-a", "c1", b"1")
+    cache.put("org-a", "c2", b"2")
+    assert cache.get("org-a", "c1") == b"1"  # c1 now most recent
+    cache.put("org-a", "c3", b"3")  # evicts c2
+    assert cache.get("org-a", "c2") is None and cache.get("org-a", "c3") == b"3"
+    assert cache.get("org-b", "c1") is None
+    now[0] = 2.5
+    assert cache.get("org-a", "c1") is None  # expired: another process may have written
+    cache.drop({"c3"})
+    assert len(cache) == 1 and cache.get("org-a", "c3") is None
