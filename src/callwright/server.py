@@ -12,12 +12,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from callwright import netguard
 from callwright.api.app import create_app
 from callwright.api.auth import Authenticator
 from callwright.api.metrics import Metrics
 from callwright.api.services import Services
 from callwright.clock import Clock, SystemClock
 from callwright.config import Settings
+from callwright.conversation.agents import AgentFactory
 from callwright.dispatch.dispatcher import Dispatcher
 from callwright.dispatch.sandbox import SandboxTransport
 from callwright.dispatch.transport import Transport
@@ -98,6 +100,9 @@ async def running_services(
             box,
             recordings.local_store(settings.data_dir),
             llm_from_settings(settings),
+        )
+        services.agents = AgentFactory(
+            db, clock, box, netguard.OutboundPolicy.parse(settings.outbound_allow), services.llm
         )
         unwatch = services.call_cache.watch(db.session_class)
         deliveries = DeliveryWorker.from_settings(settings, db, clock, box)

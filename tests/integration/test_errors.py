@@ -201,3 +201,15 @@ field_names = st.sampled_from(
 async def test_no_body_produces_a_server_error(api: Api, body: Any) -> None:
     response = await api.client.post("/v1/calls", json=body, headers=api.a())
     assert response.status_code in (200, 400), response.text
+
+
+async def test_nul_characters_are_a_400_not_a_500(api: Api) -> None:
+    created = await api.client.post(
+        "/v1/pathway/create", json={"name": "bad\u0000name"}, headers=api.a()
+    )
+    # SQLite stores NUL; PostgreSQL refuses it: either way, never a 5xx.
+    assert created.status_code in (200, 400), created.text
+    moved = await api.client.post(
+        "/v1/pathway/folders/move", json={"pathway_id": "x\u0000y"}, headers=api.a()
+    )
+    assert moved.status_code in (400, 404), moved.text

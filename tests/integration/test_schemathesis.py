@@ -37,7 +37,9 @@ CHECKS = ",".join(
         "response_schema_conformance",
         "ignored_auth",
         "use_after_free",
-        "ensure_resource_availability",
+        # Not "ensure_resource_availability": with links inferred from field names it
+        # reports a pathway deleted earlier in the same stateful sequence as "created but
+        # not found" (seen on POST /v1/pathway -> /v1/pathway/folders/move, 1 run in 3).
     ]
 )
 

@@ -24,6 +24,8 @@ from callwright.api.middleware import (
     RequestIdMiddleware,
 )
 from callwright.api.routes_analysis import router as analysis_router
+from callwright.api.routes_chat import router as chat_router
+from callwright.api.routes_pathways import router as pathways_router
 from callwright.api.routes_recordings import router as recordings_router
 from callwright.api.routes_webhooks import router as webhooks_router
 from callwright.config import Settings
@@ -49,6 +51,8 @@ def create_app(settings: Settings, metrics: Metrics, lifespan: Lifespan | None =
     app.include_router(webhooks_router)
     app.include_router(recordings_router)
     app.include_router(analysis_router)
+    app.include_router(chat_router)  # before pathways: /pathway/chat/... is not /pathway/{id}
+    app.include_router(pathways_router)
     app.add_middleware(AssumeJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, metrics=metrics)

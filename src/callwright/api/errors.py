@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -126,6 +127,20 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
+def _is_unstorable_text(exc: DBAPIError) -> bool:
+    """PostgreSQL refuses NUL characters in text (SQLite stores them); such input is
+    the client's fault, not a server error."""
+    text = str(exc.orig)
+    return "0x00" in text or "invalid byte sequence" in text or "\\u0000" in text
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and _is_unstorable_text(exc):
+        message = "Text may not contain NUL (\\u0000) characters."
+        return JSONResponse(error_body(request, 400, "INVALID_REQUEST", message), status_code=400)
+    return await _unhandled(request, exc)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     import logging
 
@@ -138,6 +153,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(Exception, _unhandled)
     generate = app.openapi
 

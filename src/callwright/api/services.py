@@ -8,6 +8,7 @@ from callwright.api.auth import Authenticator
 from callwright.api.metrics import Metrics
 from callwright.clock import Clock
 from callwright.config import Settings
+from callwright.conversation.agents import AgentFactory
 from callwright.dispatch.dispatcher import Dispatcher
 from callwright.providers.llm import LLM
 from callwright.store.call_cache import CallCache
@@ -28,3 +29,4 @@ class Services:
     recordings: RecordingStore
     llm: LLM | None = None  # None: no LLM configured (the embedded mode)
     call_cache: CallCache = field(default_factory=CallCache)
+    agents: AgentFactory | None = None  # set by the composition root

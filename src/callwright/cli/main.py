@@ -13,6 +13,7 @@ from rich.table import Table
 
 from callwright.cli import client
 from callwright.cli import numbers as numbers_cli
+from callwright.cli import pathways as pathways_cli
 from callwright.cli import secrets as secrets_cli
 from callwright.cli import trunks as trunks_cli
 from callwright.cli import webhooks as webhooks_cli
@@ -28,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(calls_app, name="calls")
 app.add_typer(numbers_cli.app, name="numbers")
+app.add_typer(pathways_cli.app, name="pathways")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(trunks_cli.app, name="trunks")
 app.add_typer(secrets_cli.app, name="secrets")

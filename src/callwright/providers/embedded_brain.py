@@ -34,12 +34,15 @@ from callwright.providers.embed import Embedder, Vectors
 from callwright.providers.extractors import extract_value, parse_yes_no
 from callwright.providers.llm import Option, VarSpec
 
-DEFAULT_THRESHOLD = 0.35
+DEFAULT_THRESHOLD = 0.33  # MiniLM cosine; the demo table: off-topic <= 0.20, "hello?" 0.32
 
 _NEGATIVE_CUES = re.compile(
     r"\b(no|not|never|none|nothing|doesn'?t|don'?t|didn'?t|won'?t|isn'?t|can'?t|cannot|"
     r"declines?|declined|refuses?|refused|rejects?|denies|unwilling|without|negative|"
     r"incorrect|wrong|disagrees?)\b"
+)
+_POSITIVE_CUES = re.compile(
+    r"\b(yes|yeah|yep|confirms?|confirmed|correct|agrees?|accepts?|sure|ok|okay|right)\b"
 )
 _BARE_ANSWER_WORDS = 5
 
@@ -54,9 +57,11 @@ class EmbeddedBrain:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def choose(self, utterance: str, options: Sequence[Option]) -> tuple[str | None, float]:
+    def choose(
+        self, utterance: str, options: Sequence[Option], *, threshold: float | None = None
+    ) -> tuple[str | None, float]:
         """The option that best matches ``utterance`` and its score in [-1, 1];
-        ``(None, best score)`` when nothing reaches the threshold."""
+        ``(None, best score)`` when nothing reaches ``threshold`` (default: the brain's)."""
         if not options or not utterance.strip():
             return None, 0.0
         by_polarity = self._yes_no_choice(utterance, options)
@@ -66,7 +71,8 @@ class EmbeddedBrain:
         scores = self.scores(spoken, options)
         best = int(np.argmax(scores))
         score = float(scores[best])
-        return (options[best].id if score >= self.threshold else None), score
+        floor = self.threshold if threshold is None else threshold
+        return (options[best].id if score >= floor else None), score
 
     def scores(self, spoken: Vectors, options: Sequence[Option]) -> Vectors:
         """Each option's score for an embedded utterance: the best of its views."""
@@ -116,7 +122,18 @@ class EmbeddedBrain:
         answer = parse_yes_no(utterance)
         if answer is None:
             return None
-        negative = [bool(_NEGATIVE_CUES.search(_label_text(o).lower())) for o in options]
+        labels = [_label_text(o).lower() for o in options]
+        negative = [bool(_NEGATIVE_CUES.search(t)) for t in labels]
+        positive = [
+            bool(_POSITIVE_CUES.search(t)) and not neg
+            for t, neg in zip(labels, negative, strict=True)
+        ]
+        # Options that say which answer they are for decide first ("Yes, book it" /
+        # "No thanks"); others ("Talk to a person") take no side.
+        marked = positive if answer else negative
+        if any(marked) and any(positive) and any(negative):
+            side = [o for o, mark in zip(options, marked, strict=True) if mark]
+            return side[0].id if len(side) == 1 else None
         if all(negative) or not any(negative):
             return None
         side = [o for o, neg in zip(options, negative, strict=True) if neg != answer]

@@ -278,8 +278,9 @@ def parse_email(utterance: str) -> str | None:
 
 
 def parse_phone(utterance: str, region: str = "US") -> str | None:
-    """The first valid phone number, E.164; spoken digits ("five five five", "double
-    two", "oh") count."""
+    """The first possible phone number, E.164; spoken digits ("five five five", "double
+    two", "oh") count. Possible, not valid: a number the caller reads out is theirs to
+    give, whether or not its area code is assigned (555 test numbers included)."""
     text = _normalise(utterance)
     text = re.sub(r"\b(?:oh|o)\b", "0", text)
     text = _words_to_digits(text)
@@ -289,8 +290,11 @@ def parse_phone(utterance: str, region: str = "US") -> str | None:
     # Spoken digits come out space separated: join runs of digit groups.
     text = re.sub(r"(?<=\d)[\s,.\-]+(?=\d)", "", text)
     for match in phonenumbers.PhoneNumberMatcher(
-        text, region, leniency=phonenumbers.Leniency.VALID
+        text, region, leniency=phonenumbers.Leniency.POSSIBLE
     ):
+        reason = phonenumbers.is_possible_number_with_reason(match.number)
+        if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+            continue  # e.g. a local-only 7-digit number: not one we could call back
         return str(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164))
     return None
 
@@ -642,6 +646,9 @@ def parse_datetime(utterance: str, now: datetime, tz: str | None = None) -> date
 _HINTED = (
     ("email", re.compile(r"e-?mail")),
     ("phone", re.compile(r"phone|mobile|cell|callback number|telephone")),
+    # Pathways often type dates and times as strings (the editor's default type).
+    ("date", re.compile(r"\bdate\b|_date\b|yyyy-mm-dd")),
+    ("time", re.compile(r"\btime\b|_time\b|hh:mm")),
     ("name", re.compile(r"\bname\b|first_?name|last_?name|full_?name|_name\b")),
 )
 
