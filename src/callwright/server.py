@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -24,7 +25,7 @@ from callwright.dispatch.dispatcher import Dispatcher
 from callwright.dispatch.sandbox import SandboxTransport
 from callwright.dispatch.transport import Transport
 from callwright.providers.openai_llm import llm_from_settings
-from callwright.store import crypto, keys, recordings
+from callwright.store import crypto, keys, pathways, recordings
 from callwright.store.db import Database
 from callwright.store.migrate import upgrade_async
 from callwright.webhooks.worker import DeliveryWorker
@@ -45,13 +46,26 @@ def transports_for(settings: Settings) -> list[Transport]:
 async def bootstrap(db: Database, clock: Clock, data_dir: Path) -> str | None:
     """On an empty store: org ``default`` and one key, written to a 0600 file.
     Returns the new key (to show once) or None."""
+    demo = await asyncio.to_thread(DEMO_PATHWAY.read_text)
     async with db.transaction() as session:
         if await keys.any_org(session):
             return None
         org = await keys.get_or_create_org(session, "default", clock.now())
         raw, _ = await keys.create_key(session, org, clock.now())
+        # An agent that works with no keys and no LLM: the embedded-mode demo.
+        await pathways.create_pathway(
+            session,
+            org.id,
+            "Demo: appointment booking",
+            "Runs in the embedded mode (no LLM): try `callwright chat --pathway <id>`.",
+            json.loads(demo),
+            clock.now(),
+        )
     await asyncio.to_thread(write_secret_file, data_dir / INITIAL_KEY_FILE, raw)
     return raw
+
+
+DEMO_PATHWAY = Path(__file__).parent / "pathways" / "library" / "demo_appointment.json"
 
 
 def write_secret_file(path: Path, text: str) -> None:
@@ -155,7 +169,9 @@ def announce_initial_key(raw: str, path: Path) -> None:
     # Printed, not logged: logs are shipped elsewhere and must never hold a key.
     print(
         "\n  First start: created org 'default' and its API key (shown once):\n\n"
-        f"    {raw}\n\n  Also saved to {path} (mode 0600).\n",
+        f"    {raw}\n\n  Also saved to {path} (mode 0600).\n"
+        "  A demo agent is ready: `callwright pathways list`, then\n"
+        "  `callwright chat --pathway <id>`.\n",
         file=sys.stderr,
         flush=True,
     )

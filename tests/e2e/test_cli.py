@@ -183,3 +183,54 @@ def test_numbers_add_update_list(server: ServerProcess) -> None:
         server.url + "/v1/inbound/+14155550111", headers={"authorization": server.initial_key()}
     ).json()
     assert details["max_duration"] == 5
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = REPO_ROOT / "src" / "callwright" / "pathways" / "library"
+
+
+def test_pathways_lint_import_export_list(server: ServerProcess, tmp_path: Path) -> None:
+    env = client_env(server, server.initial_key())
+    wide = {**env, "COLUMNS": "250"}
+    clinic = LIBRARY / "clinic_appointment.json"
+    linted = cli(["pathways", "lint", str(clinic)], wide, check=False)
+    assert linted.returncode == 0, linted.stdout  # warnings only
+    assert "warning" in linted.stdout and "error(s)" in linted.stdout
+
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"nodes": [{"id": "a", "type": "Default", "data": {}}]}))
+    failed = cli(["pathways", "lint", str(broken)], wide, check=False)
+    assert failed.returncode == 1 and "error" in failed.stdout  # no start node
+    not_json = tmp_path / "x.json"
+    not_json.write_text("{nope")
+    assert cli(["pathways", "lint", str(not_json)], wide, check=False).returncode == 1
+
+    imported = cli(["pathways", "import", str(clinic), "--name", "Clinic"], env)
+    pathway_id = imported.stdout.strip()
+    exported = tmp_path / "out.json"
+    cli(["pathways", "export", pathway_id, "-o", str(exported)], env)
+    original = json.loads(clinic.read_text())
+    again = json.loads(exported.read_text())
+    assert again["nodes"] == original["nodes"] and again["edges"] == original["edges"]
+    listing = cli(["pathways", "list"], wide).stdout
+    assert "Clinic" in listing and "Demo: appointment" in listing, listing
+
+
+def test_chat_with_the_demo_agent_in_the_terminal(server: ServerProcess) -> None:
+    key = server.initial_key()
+    env = client_env(server, key)
+    listed = httpx.get(server.url + "/v1/pathway", headers={"authorization": key}).json()
+    demo = next(p for p in listed if p["name"].startswith("Demo"))
+    talk = subprocess.run(
+        [sys.executable, "-m", "callwright.cli.main", "chat", "--pathway", demo["id"]],
+        env={**env, "COLUMNS": "200"},
+        input="I'd like to book an appointment\nMy name is Maria Lopez\n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out = talk.stdout
+    assert out.count("agent>") >= 3, out
+    assert "node:" in out and "(ask_name)" in out and "(ask_date)" in out
+    assert "caller_name=" in out and "Maria Lopez" in out

@@ -109,11 +109,11 @@ def _names(body: PathwayBody) -> dict[str, Any]:
 
 def pathway_object(p: Pathway) -> dict[str, Any]:
     return {
+        **p.document,
         "id": p.id,
         "pathway_id": p.id,
         "name": p.name,
         "description": p.description,
-        **p.document,
         "folder_id": p.folder_id,
         "production_version_number": p.production_version,
         "staging_version_number": p.staging_version,

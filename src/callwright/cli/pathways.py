@@ -37,6 +37,23 @@ def import_pathway(
     out.print(result["pathway_id"])
 
 
+@app.command("list")
+def list_pathways() -> None:
+    """Pathways of the key's org."""
+    table = Table("id", "name", "nodes", "live version", "updated")
+    for p in client.request("GET", "/v1/pathway"):
+        nodes = [n for n in p.get("nodes") or [] if isinstance(n, dict) and "id" in n]
+        live = p.get("production_version_number")
+        table.add_row(
+            p["id"],
+            p["name"],
+            str(len(nodes)),
+            "" if live is None else str(live),
+            p.get("updated_at") or "",
+        )
+    out.print(table)
+
+
 @app.command("export")
 def export_pathway(
     pathway_id: str,
@@ -99,3 +116,57 @@ def _read(file: Path) -> dict[str, Any]:
 
 def _where(issue: dict[str, Any]) -> str:
     return f"node {issue['node_id']}: " if issue.get("node_id") else ""
+
+
+def chat(
+    pathway: Annotated[str | None, typer.Option("--pathway", help="Pathway id to talk to.")] = None,
+    task: Annotated[str | None, typer.Option(help="Or: a task prompt (needs an LLM).")] = None,
+    version: Annotated[int | None, typer.Option(help="Pathway version (default: live).")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="request_data for the chat, as a JSON object.")
+    ] = None,
+) -> None:
+    """Talk to an agent in the terminal: its replies, and beside them the current node,
+    the variables and any action (end of call, transfer). Empty line or Ctrl-D quits."""
+    if (pathway is None) == (task is None):
+        err.print("[red]give exactly one of --pathway ID or --task TEXT[/red]")
+        raise typer.Exit(2)
+    body: dict[str, Any] = {"request_data": json.loads(data) if data else None}
+    body.update({"pathway_id": pathway, "pathway_version": version} if pathway else {"task": task})
+    created = client.request("POST", "/v1/pathway/chat/create", json=body)["data"]
+    chat_id = created["chat_id"]
+    out.print(f"[dim]chat {chat_id} - empty line to quit[/dim]")
+    reply = client.request("POST", f"/v1/pathway/chat/{chat_id}", json={})["data"]
+    seen: dict[str, Any] = {}  # first reply: built-in variables are not news
+    seen = {k: v for k, v in (reply.get("variables") or {}).items() if k not in (data or "")}
+    while True:
+        seen = _show(reply, seen)
+        if reply.get("completed"):
+            out.print("[dim](the agent ended the conversation)[/dim]")
+            return
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            line = ""
+        if not line:
+            return
+        reply = client.request("POST", f"/v1/pathway/chat/{chat_id}", json={"message": line})[
+            "data"
+        ]
+
+
+def _show(reply: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
+    for text in reply.get("assistant_responses") or []:
+        out.print(f"[bold cyan]agent>[/] {text}")
+    node = reply.get("current_node_name") or reply.get("current_node_id")
+    if node:
+        out.print(f"  [dim]node:[/] {node} [dim]({reply.get('current_node_id')})[/dim]")
+    variables = reply.get("variables") or {}
+    changed = {k: v for k, v in variables.items() if seen.get(k) != v and not k.startswith("_")}
+    if changed:
+        shown = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in changed.items())
+        out.print(f"  [dim]variables:[/] {shown}")
+    for action in reply.get("actions") or []:
+        detail = action.get("number") or action.get("digits") or action.get("reason") or ""
+        out.print(f"  [dim]action:[/] {action['type']} {detail}".rstrip())
+    return dict(variables)

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callwright.store.pathway_models import Pathway, PathwayVersion
+
+
+async def create_pathway(
+    session: AsyncSession,
+    org_id: str,
+    name: str,
+    description: str | None,
+    document: dict[str, Any],
+    now: datetime,
+) -> Pathway:
+    row = Pathway(
+        id=str(uuid.uuid4()),
+        org_id=org_id,
+        name=name,
+        description=description,
+        # The name and description live in their columns, not twice.
+        document={k: v for k, v in document.items() if k not in ("name", "description")},
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    return row
 
 
 class PathwayNotFound(LookupError):
