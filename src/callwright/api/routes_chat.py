@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import update
 
 from callwright.api.auth import current_org
 from callwright.api.errors import ApiError, not_found
@@ -23,7 +24,7 @@ from callwright.conversation.pathway_agent import PathwayAgent
 from callwright.conversation.ports import EndCall, Note, PressDigits, ReplyItem, TransferTo
 from callwright.conversation.task_agent import TaskAgent
 from callwright.pathways.engine import EngineState
-from callwright.pathways.format import PathwayFormatError, parse_document
+from callwright.pathways.format import PathwayFormatError
 from callwright.pathways.templating import CallContext
 from callwright.providers.llm import ChatMessage
 from callwright.store import pathways
@@ -166,7 +167,8 @@ async def chat_turn(chat_id: str, body: ChatMessageBody, org: Org, svc: Svc) -> 
             await _collect(agent, body.message, responses, actions)
         state["engine"] = agent.state.model_dump(mode="json") if agent.state else None
         node_id = agent.node_id
-        node_name = _node_name(document, node_id)
+        node = agent.doc.index().nodes.get(node_id) if node_id else None
+        node_name = node.name if node is not None else None
         variables = agent.template_variables()
     else:
         task_agent = factory.task_agent(chat.task or "", variables=state.get("request_data"))
@@ -178,11 +180,12 @@ async def chat_turn(chat_id: str, body: ChatMessageBody, org: Org, svc: Svc) -> 
     history.extend({"role": "assistant", "content": text} for text in responses)
     completed = any(isinstance(a, EndCall | TransferTo) for a in actions)
     async with svc.db.transaction() as session:
-        row = await session.get(PathwayChat, chat_id)
-        if row is None:
-            raise not_found("Chat")
-        row.state, row.history, row.completed = state, history, completed
-        row.updated_at = svc.clock.now()
+        # One statement: the chat was read (and its org checked) above.
+        await session.execute(
+            update(PathwayChat)
+            .where(PathwayChat.id == chat_id)
+            .values(state=state, history=history, completed=completed, updated_at=svc.clock.now())
+        )
     return data(
         {
             "chat_id": chat_id,
@@ -216,16 +219,6 @@ async def _collect(
     text = "".join(words).strip()
     if text:
         responses.append(text)
-
-
-def _node_name(document: dict[str, Any], node_id: str | None) -> str | None:
-    if node_id is None:
-        return None
-    try:
-        node = parse_document(document).index().nodes.get(node_id)
-    except PathwayFormatError:
-        return None
-    return None if node is None else node.name
 
 
 def _action(item: ReplyItem) -> dict[str, Any]:
