@@ -145,11 +145,15 @@ def _run_tour(
     call's details once it has ended."""
     seen: dict[str, str] = {}
     call_id = ""
+    pathway_id = ""
     for raw in commands:
         command = raw.replace(README_PORT_URL, base)
         if "<call_id>" in command:
             assert call_id, f"{raw!r} needs a call id no earlier command printed"
             command = command.replace("<call_id>", call_id)
+        if "<pathway_id>" in command:
+            assert pathway_id, f"{raw!r} needs a pathway id no earlier command printed"
+            command = command.replace("<pathway_id>", pathway_id)
         export = re.fullmatch(r"export (\w+)=(.+)", command)
         if export:
             name = export.group(1)
@@ -173,6 +177,13 @@ def _run_tour(
             seen["get"] = out
         elif " calls events " in command:
             seen["events"] = out
+        elif " pathways list" in command:
+            demo = [line for line in out.splitlines() if "Demo" in line]
+            assert demo, out
+            pathway_id = _call_ids(demo[0]).pop()
+        elif " chat " in command:
+            seen["chat"] = out
+            assert "agent>" in out and "node:" in out, out
     key = {"authorization": env.get("CALLWRIGHT_API_KEY", "")}
     deadline = time.monotonic() + 30
     while True:
@@ -189,6 +200,7 @@ def _bash(command: str, cwd: Path, env: dict[str, str]) -> str:
         cwd=cwd,
         env={**env, "COLUMNS": "200", "NO_COLOR": "1"},
         capture_output=True,
+        stdin=subprocess.DEVNULL,  # an interactive command (chat) sees the end of input
         text=True,
         timeout=60,
     )
