@@ -516,6 +516,8 @@ def _has_ordinal_day(text: str, match: re.Match[str]) -> bool:
 
 _CLOCK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("meridiem", re.compile(r"\b(\d{1,2})(?:[:\s](\d{2}))?\s*(am|pm)\b")),
+    # Speech-to-text writes "two thirty pm" as "230 pm" and "ten thirty" as "1030".
+    ("meridiem", re.compile(r"\b(\d{1,2})([0-5]\d)\s*(am|pm)\b")),
     ("half_past", re.compile(r"\bhalf past (\d{1,2})\b")),
     ("quarter_past", re.compile(r"\bquarter (?:past|after) (\d{1,2})\b")),
     ("quarter_to", re.compile(r"\bquarter (?:to|till|of) (\d{1,2})\b")),
@@ -524,7 +526,7 @@ _CLOCK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "part_of_day",
         re.compile(
-            r"\b(\d{1,2})(?:\s([0-5]\d))?\s+(?:in the (?:morning|afternoon|evening)|tonight)"
+            r"\b(\d{1,2})(?:\s?([0-5]\d))?\s+(?:in the (?:morning|afternoon|evening)|tonight)"
         ),
     ),
     ("at", re.compile(r"\b(?:at|around|about|by) (\d{1,2})(?:\s(\d{2}))?(?![\d/:]|st|nd|rd|th)\b")),

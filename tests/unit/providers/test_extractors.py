@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callwright.providers.extractors import coerce_value, extract_value, parse_number
+from callwright.providers.extractors import coerce_value, extract_value, parse_number, parse_time
 
 # Monday 3 March 2025, 10:30 (naive: the call's local time).
 NOW = datetime(2025, 3, 3, 10, 30)
@@ -247,3 +247,17 @@ def test_digits_read_back(n: int) -> None:
 )
 def test_never_raises(utterance: str, kind: str) -> None:
     extract_value(kind, utterance, now=NOW, tz="Europe/Paris")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("230 in the afternoon", "14:30"),  # how speech-to-text writes "two thirty"
+        ("1030 am", "10:30"),
+        ("730pm", "19:30"),
+        ("10 in the morning", "10:00"),
+    ],
+)
+def test_times_as_speech_to_text_writes_them(text: str, expected: str) -> None:
+    found = parse_time(text)
+    assert found is not None and found.strftime("%H:%M") == expected
