@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG_FILE = "callwright.toml"
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]"})  # noqa: S104 - names, not binds
 
 
 def _config_file() -> Path | None:
@@ -65,6 +66,36 @@ class Settings(BaseSettings):
         "calls without dialing (for trying integrations without a phone line).",
     )
     sandbox_call_seconds: float = Field(default=2.0, ge=0)
+
+    # Telephony over SIP (off by default: nothing listens unless asked).
+    sip_enabled: bool = Field(
+        default=False, description="Answer and place phone calls over SIP/RTP."
+    )
+    sip_listen: str = Field(
+        default="udp:0.0.0.0:5060",
+        description="Where the SIP user agent listens, comma-separated TRANSPORT:HOST:PORT "
+        "(udp or tcp): udp:0.0.0.0:5060,tcp:0.0.0.0:5060",
+    )
+    sip_advertise: str | None = Field(
+        default=None,
+        description="The address peers reach us at, put in Via, Contact and SDP; required "
+        "when listening on a wildcard address (default: the listen host).",
+    )
+    rtp_ports: str = Field(
+        default="10000-20000", description="UDP port range for call media: LOW-HIGH."
+    )
+    sip_max_calls: int | None = Field(
+        default=None,
+        ge=1,
+        description="Live SIP calls (both directions) beyond which an INVITE gets 503; "
+        "default: max_concurrent_calls.",
+    )
+    sip_retry_after: int = Field(
+        default=5, ge=0, le=3600, description="Retry-After seconds sent with a 503."
+    )
+    sip_ring_seconds: float = Field(
+        default=0.0, ge=0, le=60, description="Ring (180) this long before answering."
+    )
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     public_url: str | None = Field(
@@ -141,6 +172,73 @@ class Settings(BaseSettings):
         return (
             [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
         )
+
+    @field_validator("sip_listen")
+    @classmethod
+    def _sip_listen(cls, value: str) -> str:
+        items = [part.strip() for part in value.split(",") if part.strip()]
+        if not items:
+            raise ValueError("name at least one address, e.g. udp:0.0.0.0:5060")
+        for item in items:
+            transport, _, rest = item.partition(":")
+            host, _, port = rest.rpartition(":")
+            if transport not in ("udp", "tcp") or not host or not port.isdigit():
+                raise ValueError(f"{item!r} is not TRANSPORT:HOST:PORT (udp or tcp)")
+            if not 0 <= int(port) <= 65535:
+                raise ValueError(f"{item!r}: the port must be 0-65535")
+        return ",".join(items)
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _rtp_ports(cls, value: str) -> str:
+        low, dash, high = value.strip().partition("-")
+        if not dash or not low.strip().isdigit() or not high.strip().isdigit():
+            raise ValueError(f"{value!r} is not a port range LOW-HIGH, e.g. 10000-20000")
+        first, last = int(low), int(high)
+        if not 1024 <= first <= last <= 65535:
+            raise ValueError(f"{value!r}: want 1024 <= LOW <= HIGH <= 65535")
+        return f"{first}-{last}"
+
+    @field_validator("sip_advertise")
+    @classmethod
+    def _sip_advertise(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if any(c.isspace() for c in value) or value in WILDCARD_HOSTS:
+            raise ValueError(f"{value!r} is not an address peers can reach")
+        return value
+
+    @model_validator(mode="after")
+    def _sip_reachable(self) -> Settings:
+        if self.sip_enabled and self.sip_advertise is None:
+            wildcard = [h for _, h, _ in self.sip_listen_addresses if h in WILDCARD_HOSTS]
+            if wildcard:
+                raise ValueError(
+                    "sip_advertise (CALLWRIGHT_SIP_ADVERTISE) is required when SIP listens "
+                    f"on {wildcard[0]}: peers need a routable address for Via, Contact "
+                    "and SDP"
+                )
+        return self
+
+    @property
+    def sip_listen_addresses(self) -> list[tuple[str, str, int]]:
+        """``sip_listen`` as (transport, host, port) triples."""
+        found = []
+        for item in self.sip_listen.split(","):
+            transport, _, rest = item.partition(":")
+            host, _, port = rest.rpartition(":")
+            found.append((transport, host.strip("[]"), int(port)))
+        return found
+
+    @property
+    def effective_sip_advertise(self) -> str:
+        return self.sip_advertise or self.sip_listen_addresses[0][1]
+
+    @property
+    def rtp_port_range(self) -> tuple[int, int]:
+        low, _, high = self.rtp_ports.partition("-")
+        return int(low), int(high)
 
     @property
     def effective_public_url(self) -> str:

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,18 +16,23 @@ from fastapi import FastAPI
 from callwright import netguard
 from callwright.api.app import create_app
 from callwright.api.auth import Authenticator
-from callwright.api.metrics import Metrics
+from callwright.api.metrics import Metrics, SipSnapshot
 from callwright.api.services import Services
 from callwright.clock import Clock, SystemClock
 from callwright.config import Settings
 from callwright.conversation.agents import AgentFactory
+from callwright.conversation.runner import ConversationRunner, SpeechLoader
 from callwright.dispatch.dispatcher import Dispatcher
+from callwright.dispatch.inbound import InboundCalls
 from callwright.dispatch.sandbox import SandboxTransport
+from callwright.dispatch.sip import RtpTotals, SipTransport
 from callwright.dispatch.transport import Transport
 from callwright.providers.openai_llm import llm_from_settings
+from callwright.providers.speech.registry import speech_from_settings
 from callwright.store import crypto, keys, pathways, recordings
 from callwright.store.db import Database
 from callwright.store.migrate import upgrade_async
+from callwright.telephony.sip_ua import UserAgent
 from callwright.webhooks.worker import DeliveryWorker
 
 log = logging.getLogger("callwright.server")
@@ -118,8 +123,21 @@ async def running_services(
         services.agents = AgentFactory(
             db, clock, box, netguard.OutboundPolicy.parse(settings.outbound_allow), services.llm
         )
+        services.runner = ConversationRunner(
+            db,
+            clock,
+            services.agents,
+            SpeechLoader(lambda: speech_from_settings(settings)),
+            services.recordings,
+            services.llm,
+            public_url=settings.effective_public_url,
+        )
         unwatch = services.call_cache.watch(db.session_class)
         deliveries = DeliveryWorker.from_settings(settings, db, clock, box)
+        sip = SipSide(settings, services) if settings.sip_enabled else None
+        if sip is not None:
+            dispatcher.transports.append(sip.transport)
+            await sip.start()
         if start_dispatcher:  # tests that drive the dispatcher drive deliveries too
             dispatcher.start()
             deliveries.start()
@@ -131,6 +149,9 @@ async def running_services(
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
             await dispatcher.close()
+            if sip is not None:
+                await sip.close()
+            await services.runner.speech.aclose()
             await deliveries.close()
             if services.llm is not None:
                 await services.llm.aclose()
@@ -139,6 +160,66 @@ async def running_services(
             unwatch()
     finally:
         await db.close()
+
+
+class SipSide:
+    """The SIP user agent with its two roles: answering inbound numbers and placing the
+    dispatcher's outbound calls through trunks; its counters go to ``/metrics``."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        assert services.runner is not None
+        self.metrics = services.metrics
+        self.rtp = RtpTotals()
+        self.inbound = InboundCalls(
+            services.db,
+            services.clock,
+            services.runner.run_call,
+            worker_id=settings.effective_worker_id,
+            lease_seconds=settings.lease_seconds,
+            per_org_limit=settings.max_calls_per_org,
+            rtp=self.rtp,
+        )
+        listen = settings.sip_listen_addresses
+        self.ua = UserAgent(
+            listen=settings.sip_listen,
+            advertise=settings.effective_sip_advertise,
+            rtp_ports=settings.rtp_port_range,
+            # Media on the interface SIP listens on (all of them for a wildcard).
+            rtp_host=listen[0][1] if len(listen) == 1 else None,
+            on_call=self.inbound.on_call,
+            admit=self.inbound.admit,
+            max_calls=settings.sip_max_calls or settings.max_concurrent_calls,
+            retry_after=settings.sip_retry_after,
+            ring_seconds=settings.sip_ring_seconds,
+        )
+        self.transport = SipTransport(
+            self.ua, services.db, services.box, services.runner.run_call, rtp=self.rtp
+        )
+        self._unwatch: Callable[[], None] | None = None
+
+    def snapshot(self) -> SipSnapshot:
+        live = list(self.ua.calls.values())
+        return SipSnapshot(
+            ua=self.ua.stats.as_dict(),
+            rtp=self.rtp.snapshot(live),
+            inbound=self.inbound.stats.as_dict(),
+            live_calls=len(live),
+        )
+
+    async def start(self) -> None:
+        await self.ua.start()
+        self.inbound.start()
+        self._unwatch = self.metrics.watch_sip(self.snapshot)
+        log.info(
+            "sip.listening",
+            extra={"listen": self.ua.sockets.udp_address or self.ua.sockets.tcp_address},
+        )
+
+    async def close(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+        await self.ua.close()
+        await self.inbound.close()
 
 
 async def _flush_loop(auth: Authenticator) -> None:

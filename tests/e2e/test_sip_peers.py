@@ -22,14 +22,8 @@ import numpy as np
 import pytest
 
 from callwright.conversation.loop import CallLoop
-from callwright.conversation.ports import (
-    CallerAudio,
-    CallerHungUp,
-    Keypress,
-    Pcm,
-    PortEvent,
-    TranscriptLine,
-)
+from callwright.conversation.ports import CallerAudio, Pcm, PortEvent, TranscriptLine
+from callwright.dispatch.sip import SipPort
 from callwright.telephony.rtp_session import CallEnded, CallerDigit, CallerFrame
 from callwright.telephony.sip_call import InboundCall, SipCall
 from callwright.telephony.sip_ua import UserAgent
@@ -186,37 +180,18 @@ async def test_sipp_twenty_concurrent_calls(ua_factory: Any, tmp_path: Path) -> 
 
 
 # -- baresip and the conversation loop ------------------------------------------------------
-class SipPort:
-    """The conversation's ``AudioPort`` over a ``SipCall``: the mapping the composition
-    root does in production, plus a count of the loud caller frames."""
+class CountingPort(SipPort):
+    """The production port, counting the loud caller frames."""
 
     def __init__(self, call: SipCall) -> None:
-        self.call = call
-        self.sample_rate = call.sample_rate
+        super().__init__(call)
         self.loud = 0
 
     async def events(self) -> AsyncIterator[PortEvent]:
-        async for event in self.call.events():
-            if isinstance(event, CallerFrame):
+        async for event in super().events():
+            if isinstance(event, CallerAudio):
                 self.loud += int(np.abs(event.pcm).max() > 1000)
-                yield CallerAudio(event.pcm)
-            elif isinstance(event, CallerDigit):
-                yield Keypress(event.digit)
-            else:
-                yield CallerHungUp()
-                return
-
-    async def send(self, pcm: Pcm) -> None:
-        await self.call.send(pcm)
-
-    async def send_digits(self, digits: str) -> None:
-        await self.call.send_digits(digits)
-
-    async def transfer(self, number: str) -> None:
-        await self.call.transfer(number)
-
-    async def hang_up(self) -> None:
-        await self.call.hang_up()
+            yield event
 
 
 TONE_HZ = 440
@@ -301,11 +276,11 @@ async def test_baresip_calls_the_agent(ua_factory: Any, tmp_path: Path) -> None:
     need_peer("baresip", shutil.which("baresip") is not None, "apt-get install baresip")
     modules = next((d for d in BARESIP_MODULES if (d / "sndfile.so").exists()), None)
     need_peer("baresip modules aufile+sndfile", modules is not None)
-    ports: list[SipPort] = []
+    ports: list[CountingPort] = []
     results: list[Any] = []
 
     async def on_call(call: SipCall, info: InboundCall) -> None:
-        port = SipPort(call)
+        port = CountingPort(call)
         ports.append(port)
         loop = CallLoop(port, Greeter(), stt=Deaf(), tts=ToneTts(), vad=Deaf(), sink=Lines())
         results.append(await loop.run())

@@ -9,6 +9,7 @@ from callwright.api.metrics import Metrics
 from callwright.clock import Clock
 from callwright.config import Settings
 from callwright.conversation.agents import AgentFactory
+from callwright.conversation.runner import ConversationRunner
 from callwright.dispatch.dispatcher import Dispatcher
 from callwright.providers.llm import LLM
 from callwright.store.call_cache import CallCache
@@ -30,3 +31,4 @@ class Services:
     llm: LLM | None = None  # None: no LLM configured (the embedded mode)
     call_cache: CallCache = field(default_factory=CallCache)
     agents: AgentFactory | None = None  # set by the composition root
+    runner: ConversationRunner | None = None  # runs a connected call's conversation

@@ -15,6 +15,7 @@ from callwright.cli import client
 from callwright.cli import numbers as numbers_cli
 from callwright.cli import pathways as pathways_cli
 from callwright.cli import secrets as secrets_cli
+from callwright.cli import simulate as simulate_cli
 from callwright.cli import trunks as trunks_cli
 from callwright.cli import webhooks as webhooks_cli
 from callwright.config import Settings, masked
@@ -31,6 +32,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(numbers_cli.app, name="numbers")
 app.add_typer(pathways_cli.app, name="pathways")
 app.command("chat")(pathways_cli.chat)
+app.command("simulate")(simulate_cli.simulate_command)
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(trunks_cli.app, name="trunks")
 app.add_typer(secrets_cli.app, name="secrets")

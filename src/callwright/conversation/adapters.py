@@ -40,13 +40,16 @@ class SpeechSynthesizer:
 
 
 class DetectorActivity:
-    """A per-call VAD (the detector keeps state across frames)."""
+    """A per-call VAD (the detector keeps state across frames) on the port's frames, at
+    the port's rate: Silero scores 8 and 16 kHz natively, so a phone call's audio is
+    never resampled just to be scored."""
 
-    def __init__(self, detector: VoiceActivityDetector) -> None:
+    def __init__(self, detector: VoiceActivityDetector, sample_rate: int) -> None:
         self.detector = detector
+        self.sample_rate = sample_rate
         self._timestamp = 0
 
-    def probability(self, pcm16k: Pcm) -> float:
-        frame = AudioFrame(pcm16k, STT_RATE, self._timestamp)
-        self._timestamp += len(pcm16k)
+    def probability(self, pcm: Pcm) -> float:
+        frame = AudioFrame(pcm, self.sample_rate, self._timestamp)
+        self._timestamp += len(pcm)
         return self.detector.process(frame)

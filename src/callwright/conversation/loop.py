@@ -3,16 +3,22 @@
 Theory of operation: the transport delivers a caller frame every 20 ms and the loop
 answers each with one agent frame (queued speech, else silence), so the transport's
 clock paces both directions and tests can run the loop in virtual time by counting
-frames. Each caller frame is resampled to 16 kHz, scored by the VAD and handed to the
-``TurnTaker``, whose actions start work in tasks:
+frames. Each caller frame is scored by the VAD at the port's own rate (Silero scores
+8 kHz natively), kept in a ring of recent audio and handed to the ``TurnTaker``, whose
+actions start work in tasks:
 
-- ``CallerTurn``: transcribe the utterance, record it, ask the agent for a reply;
+- ``CallerTurn``: transcribe the utterance (only now resampled to 16 kHz for the
+  recognizer), record it, ask the agent for a reply;
 - a reply streams text pieces through the ``SentenceChunker`` to the synthesizer, and
   its audio is framed into the playout queue as it arrives, so the first frame leaves
   while the rest of the reply is still being written and spoken;
 - ``CheckBackchannel``: transcribe the overlap so far and report it to the turn-taker;
 - ``Interrupt``: cancel the reply, drop queued audio, record what was actually heard;
 - ``Reprompt`` / ``HangUp``: silence and duration rules.
+
+Work started by a frame gets one turn of the event loop before that frame is answered,
+so a reply whose providers answer at once leaves on the very frame that ended the turn
+rather than 20 ms later.
 
 Agent actions (end the call, transfer, press digits) run once the speech before them
 has been played. Every transcript line and event goes to the ``CallSink`` when it
@@ -63,12 +69,15 @@ from callwright.conversation.turns import (
 )
 from callwright.media.frames import FRAME_MS, AudioFrame, Framer, samples_per_frame
 from callwright.media.recorder import CallRecorder
-from callwright.media.resample import StreamingResampler
+from callwright.media.resample import StreamingResampler, resample_block
 
 log = logging.getLogger("callwright.conversation")
 
 STT_RATE = 16_000
 HEARD_SECONDS = 30  # caller audio kept for transcription (Whisper's window)
+# Audio before a turn's first speech frame sent to the recognizer with it: the VAD
+# needs some speech before it is sure, and a soft onset ("hello") would be cut off.
+PREROLL_FRAMES = 300 // FRAME_MS
 RECORD_DRAIN_SECONDS = 30.0
 
 
@@ -132,11 +141,11 @@ class CallLoop:
         rate = port.sample_rate
         self._frame_samples = samples_per_frame(rate)
         self._silence: Pcm = np.zeros(self._frame_samples, dtype=np.int16)
-        # MQ: a short filter; the delay of HQ would be felt in every barge-in.
-        self._to_stt = StreamingResampler(rate, STT_RATE, quality="MQ")
-        self._stt_framer = Framer(STT_RATE)
-        self._heard: deque[Pcm] = deque(maxlen=HEARD_SECONDS * 1000 // FRAME_MS)
-        self._heard_first = 0  # turn-taker frame index of self._heard[0]
+        self._silence.flags.writeable = False  # frames built on it need no defensive copy
+        # The caller's recent audio at the port's rate, one row per frame (frame k in
+        # row k % rows): one array, however long the call, instead of an object a frame.
+        rows = HEARD_SECONDS * 1000 // FRAME_MS
+        self._heard = np.zeros((rows, self._frame_samples), dtype=np.int16)
         self._playout: deque[tuple[Pcm, _Piece]] = deque()
         self._reply: _Reply | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -188,12 +197,9 @@ class CallLoop:
         self.frames += 1
         if self.recorder is not None:
             self.recorder.add_caller(AudioFrame(pcm, self.port.sample_rate, index * len(pcm)))
-        frame16 = self._to_stt.process(AudioFrame(pcm, self.port.sample_rate, index * len(pcm)))
-        for frame in self._stt_framer.push(frame16.samples) if frame16 is not None else []:
-            if len(self._heard) == self._heard.maxlen:
-                self._heard_first += 1
-            self._heard.append(frame.samples)
-            self._apply(self.turns.frame(self.vad.probability(frame.samples)))
+        self._heard[index % self._heard.shape[0]] = pcm
+        if self._apply(self.turns.frame(self.vad.probability(pcm))):
+            await asyncio.sleep(0)  # let the work just started fill this frame if it can
         await self._send_one()
 
     async def _send_one(self) -> None:
@@ -215,18 +221,24 @@ class CallLoop:
             await self._reply_finished(reply)
 
     # -- turn actions --------------------------------------------------------------------
-    def _apply(self, actions: list[TurnAction]) -> None:
+    def _apply(self, actions: list[TurnAction]) -> bool:
+        """Act on the turn-taker's actions; True when work was started in a task."""
+        started = False
         for action in actions:
             if isinstance(action, CallerTurn):
                 self._spawn(self._answer(action), "answer")
+                started = True
             elif isinstance(action, CheckBackchannel):
                 self._spawn(self._check_backchannel(action), "backchannel")
+                started = True
             elif isinstance(action, Interrupt):
                 self._interrupt()
             elif isinstance(action, Reprompt):
                 self._start_reply("reprompt", self.agent.reprompt())
+                started = True
             elif isinstance(action, HangUp):
                 self._ending = action.reason
+        return started
 
     async def _check_backchannel(self, action: CheckBackchannel) -> None:
         text = await self.stt.transcribe(self._audio(action.start_frame, self.turns.frame_index))
@@ -424,10 +436,15 @@ class CallLoop:
 
     # -- housekeeping --------------------------------------------------------------------
     def _audio(self, start_frame: int, end_frame: int) -> Pcm:
-        lo = max(start_frame - self._heard_first, 0)
-        hi = max(end_frame - self._heard_first, lo)
-        frames = list(self._heard)[lo:hi]
-        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+        """The caller's frames ``start_frame`` .. ``end_frame`` (exclusive, with the
+        pre-roll before, as far as the ring still holds them) at the recognizer's rate."""
+        rows = self._heard.shape[0]
+        hi = min(end_frame, self.frames)
+        lo = max(start_frame - PREROLL_FRAMES, hi - rows, 0)
+        if hi <= lo:
+            return np.zeros(0, dtype=np.int16)
+        pcm = self._heard[np.arange(lo, hi) % rows].reshape(-1)
+        return resample_block(pcm, self.port.sample_rate, STT_RATE)
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=f"call-{name}")

@@ -12,9 +12,11 @@ Rules:
 4. The stereo file has the caller on the left and the agent on the right; the mono
    file is their sum, saturated to int16.
 
-Frames are kept in memory until ``write`` (about 1.9 MB per minute of call at 8 kHz,
-both sides). ``render`` is pure; ``write`` is the package's only file I/O and blocks,
-so an asyncio caller runs it in a worker thread.
+Audio is kept in memory until ``write``, copied into one-second int16 blocks per side
+as frames arrive: 1.9 MB per minute of call at 8 kHz (both sides) and a few objects per
+second, not one per frame, so a long call adds nothing for the garbage collector to
+walk. ``render`` is pure; ``write`` is the package's only file I/O and blocks, so an
+asyncio caller runs it in a worker thread.
 """
 
 from __future__ import annotations
@@ -38,14 +40,32 @@ class CallRecorder:
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = sample_rate
-        self._frames: dict[Side, list[AudioFrame]] = {side: [] for side in _SIDES}
+        self._block = sample_rate  # samples per block: one second
+        # side -> block index (timestamp // block) -> that second of audio
+        self._blocks: dict[Side, dict[int, Int16Array]] = {side: {} for side in _SIDES}
+        self._start: int | None = None
+        self._end: int | None = None
 
     def add(self, side: Side, frame: AudioFrame) -> None:
         if frame.sample_rate != self.sample_rate:
             raise ValueError(
                 f"{side} frame is {frame.sample_rate} Hz, recorder is {self.sample_rate} Hz"
             )
-        self._frames[side].append(frame)
+        blocks, size = self._blocks[side], self._block
+        samples, at = frame.samples, frame.timestamp
+        end = at + samples.shape[0]
+        self._start = at if self._start is None else min(self._start, at)
+        self._end = end if self._end is None else max(self._end, end)
+        done = 0
+        while at < end:
+            index, offset = divmod(at, size)
+            block = blocks.get(index)
+            if block is None:
+                block = blocks[index] = np.zeros(size, dtype=np.int16)
+            take = min(size - offset, end - at)
+            block[offset : offset + take] = samples[done : done + take]
+            at += take
+            done += take
 
     def add_caller(self, frame: AudioFrame) -> None:
         self.add("caller", frame)
@@ -55,25 +75,27 @@ class CallRecorder:
 
     @property
     def start_timestamp(self) -> int | None:
-        starts = [f.timestamp for frames in self._frames.values() for f in frames]
-        return min(starts) if starts else None
+        return self._start
 
     @property
     def num_samples(self) -> int:
         """Length of the recording in samples, from the first start to the last end."""
-        start = self.start_timestamp
-        if start is None:
+        if self._start is None or self._end is None:
             return 0
-        return max(f.end_timestamp for fs in self._frames.values() for f in fs) - start
+        return self._end - self._start
 
     def render(self) -> tuple[npt.NDArray[np.int16], Int16Array]:
         """The ``(samples, 2)`` stereo array (caller, agent) and the mixed mono array."""
-        start = self.start_timestamp or 0
-        stereo = np.zeros((self.num_samples, 2), dtype=np.int16)
+        start, length, size = self._start or 0, self.num_samples, self._block
+        stereo = np.zeros((length, 2), dtype=np.int16)
         for channel, side in enumerate(_SIDES):
-            for frame in self._frames[side]:
-                offset = frame.timestamp - start
-                stereo[offset : offset + frame.num_samples, channel] = frame.samples
+            for index, block in self._blocks[side].items():
+                lo = max(index * size, start)
+                hi = min((index + 1) * size, start + length)
+                if lo < hi:
+                    stereo[lo - start : hi - start, channel] = block[
+                        lo - index * size : hi - index * size
+                    ]
         mixed = stereo.astype(np.int32).sum(axis=1)
         mono: Int16Array = np.clip(mixed, -32768, 32767).astype(np.int16)
         return stereo, mono

@@ -14,6 +14,9 @@ that need fixed 20 ms frames re-cut the output with a ``Framer``.
 
 Output timestamps continue the input's: the first output sample is stamped with the
 first input timestamp scaled to the output rate, and each later sample one more.
+
+``resample_block`` converts one whole buffer (an utterance for the speech recognizer)
+in a single call, with no stream state and no block delay.
 """
 
 from __future__ import annotations
@@ -77,3 +80,15 @@ class StreamingResampler:
         frame = frame_from_owned(samples, self.out_rate, self._next_timestamp)
         self._next_timestamp = frame.end_timestamp
         return frame
+
+
+def resample_block(
+    samples: Int16Array, in_rate: int, out_rate: int, *, quality: Quality = "HQ"
+) -> Int16Array:
+    """One whole buffer from ``in_rate`` to ``out_rate``; the input is left untouched."""
+    if in_rate <= 0 or out_rate <= 0:
+        raise ValueError(f"sample rates must be positive, got {in_rate} -> {out_rate}")
+    if in_rate == out_rate or not samples.shape[0]:
+        return samples.copy()
+    out: Int16Array = soxr.resample(samples, in_rate, out_rate, quality=quality)
+    return out
