@@ -361,7 +361,15 @@ class CallLoop:
             self._ending = "agent"
         elif isinstance(action, TransferTo):
             self._note("call.transfer", f"Transferring to {action.number}")
-            await self.port.transfer(action.number)
+            try:
+                await self.port.transfer(action.number)
+            except Exception as exc:  # the line refused (e.g. REFER declined): stay on
+                self._note(
+                    "call.transfer_failed",
+                    f"Transfer to {action.number} failed: {exc}",
+                    {"number": action.number},
+                )
+                return
             self._transferred_to = action.number
             self._ending = "transfer"
         elif isinstance(action, PressDigits):

@@ -165,3 +165,26 @@ async def test_hang_up_mid_speech_leaves_no_task_running() -> None:
     assert result.ended_by == "caller"
     assert asyncio.all_tasks() == before
     assert sink.lines[0].interrupted and sink.types()[-1] == "conversation.ended"
+
+
+async def test_a_refused_transfer_is_recorded_and_the_call_goes_on() -> None:
+    class RefusingPort(ScriptedPort):
+        async def transfer(self, number: str) -> None:
+            raise RuntimeError("REFER declined (603)")
+
+    agent = ScriptedAgent(greeting=["Connecting you.", TransferTo("+14155550100")])
+    port = RefusingPort([("quiet", 80), ("hang_up",)])
+    sink = ListSink()
+    loop = CallLoop(
+        port,
+        agent,
+        stt=CodeStt(port),
+        tts=LevelTts(),
+        vad=LevelVad(),
+        sink=sink,
+        turns=TurnConfig(silence_timeout_ms=None),
+    )
+    result = await loop.run()
+    assert result.ended_by == "caller" and result.transferred_to is None
+    failed = [m for t, m, _ in sink.events if t == "call.transfer_failed"]
+    assert failed and "603" in failed[0]
