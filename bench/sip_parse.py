@@ -28,6 +28,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from callwright.server import tune_gc
 from callwright.telephony.sip import Request, make_response, parse
 from callwright.telephony.sip.transaction import Deliver, ServerTransaction, TransactionLayer
 
@@ -157,6 +158,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    tune_gc()  # as `callwright serve` does
     datagrams = invites(args.calls)
     ack_datagrams = acks(args.calls)
     print(

@@ -50,10 +50,11 @@ def serve(
     import uvicorn
 
     from callwright import logs
-    from callwright.server import build_app
+    from callwright.server import build_app, tune_gc
 
     settings = Settings()
     logs.setup(settings.log_format, settings.log_level)
+    tune_gc()
     uvicorn.run(
         build_app(settings),
         host=host or settings.host,
