@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from tests.integration.conftest import Api
 
 BASE = {"phone_number": "+14155550123", "task": "Confirm the appointment."}
@@ -207,3 +208,27 @@ async def test_pathway_calls_need_an_existing_pathway(api: Api) -> None:
         headers=api.b(),
     )
     assert other_org.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("voice", "status"),
+    [
+        ("joe", 200),
+        ("piper:joe", 200),
+        ("maya", 200),  # the hosted platform's voice names work (the default voice)
+        (None, 200),
+        ("darth", 400),
+        ("openai:nova", 400),  # that back-end is not configured here
+    ],
+)
+async def test_voice_is_checked_when_the_call_is_created(
+    api: Api, voice: str | None, status: int
+) -> None:
+    sent = await api.client.post(
+        "/v1/calls",
+        json={"phone_number": "+14155550123", "task": "x", "voice": voice},
+        headers=api.a(),
+    )
+    assert sent.status_code == status, sent.text
+    if status == 400:
+        assert "voice" in sent.text

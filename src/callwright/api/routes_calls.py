@@ -16,6 +16,8 @@ from callwright.api.call_schema import SendCallRequest, parse_start_time, zone_o
 from callwright.api.errors import STYLE_A, ApiError, not_found, strict_json
 from callwright.api.phone import to_e164
 from callwright.api.services import Services
+from callwright.providers.speech.base import UnknownVoice
+from callwright.providers.speech.registry import check_voice
 from callwright.store import calls as store
 from callwright.store import numbers
 from callwright.store.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Call
@@ -65,6 +67,10 @@ def _call_link(path: str, method: str) -> dict[str, Any]:
 )
 async def send_call(body: SendCallRequest, request: Request, org: Org, svc: Svc) -> JSONResponse:
     raw = strict_json(await request.body())
+    try:
+        check_voice(body.voice, svc.settings)
+    except UnknownVoice as exc:
+        raise ApiError(400, "INVALID_VOICE", f"voice: {exc}", field="voice") from None
     params = body.normalised()
     now = svc.clock.now()
     scheduled = now

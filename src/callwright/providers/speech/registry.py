@@ -29,7 +29,8 @@ from typing import Any
 from callwright.providers.speech.base import STT, TTS, UnknownVoice, VoiceInfo
 from callwright.providers.speech.deepgram_stt import DeepgramSTT
 from callwright.providers.speech.elevenlabs_tts import ElevenLabsTTS
-from callwright.providers.speech.openai_speech import OpenAISTT, OpenAITTS
+from callwright.providers.speech.openai_speech import OPENAI_VOICES, OpenAISTT, OpenAITTS
+from callwright.providers.speech.piper_tts import DEFAULT_VOICE as DEFAULT_PIPER_VOICE
 from callwright.providers.speech.piper_tts import PiperTTS
 from callwright.providers.speech.silero_vad import SileroVADModel
 from callwright.providers.speech.whisper_stt import WhisperSTT
@@ -181,3 +182,32 @@ def speech_from_settings(settings: object) -> SpeechProviders:
     )
     providers.resolve_voice(None)  # a default voice nobody has fails at start-up, not per call
     return providers
+
+
+def check_voice(name: str | None, settings: object) -> None:
+    """Raise ``UnknownVoice`` unless ``name`` would resolve on a server with these
+    settings, by the rules above, without loading any model (the API checks a call's
+    ``voice`` when the call is created; the models load when a call first runs)."""
+    raw = (name or "").strip()
+    if not raw or raw.lower() in BLAND_VOICE_ALIASES:
+        return
+    listed: dict[str, set[str]] = {"piper": {DEFAULT_PIPER_VOICE}}  # the one it ships
+    if _setting(settings, "openai_speech_base_url"):
+        listed["openai"] = set(OPENAI_VOICES)
+    if _secret(settings, "elevenlabs_api_key"):
+        named = _setting(settings, "elevenlabs_voices", {}) or {}
+        listed["elevenlabs"] = {str(k).lower() for k in named} | {
+            str(v).lower() for v in named.values()
+        }
+    backend, sep, voice = raw.partition(":")
+    if sep:
+        known = listed.get(backend.lower())
+        if known is None:
+            raise UnknownVoice(raw, f"TTS back-end {backend!r} is not configured")
+        if voice.lower() in known or (backend.lower() in _OPEN_VOICE_BACKENDS and voice):
+            return
+        raise UnknownVoice(raw, f"{backend} has no voice {voice!r}")
+    if any(raw.lower() in known for known in listed.values()):
+        return
+    names = sorted({f"{b}:{v}" for b, vs in listed.items() for v in vs} | set(BLAND_VOICE_ALIASES))
+    raise UnknownVoice(raw, f"voices here: {', '.join(names)}")
