@@ -17,7 +17,9 @@ import pytest
 pytest_plugins = ["tests.support.scripted_llm_server"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# Public test data from outside the project (real pathway exports, the RFC 4475 SIP
+# torture messages), copied in with their provenance so a clone tests on its own.
+EXTERNAL_DATA = REPO / "tests" / "data" / "external"
 REQUIRE_PEERS = os.environ.get("CALLWRIGHT_REQUIRE_PEERS") == "1"
 
 

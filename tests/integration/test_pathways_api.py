@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import SHARED
+from tests.conftest import EXTERNAL_DATA
 from tests.integration.conftest import Api
 
-EXPORTS = sorted((SHARED / "data" / "pathways").glob("*.json"))
+EXPORTS = sorted((EXTERNAL_DATA / "pathways").glob("*.json"))
 
 
 def small_pathway() -> dict[str, Any]:
@@ -221,3 +221,12 @@ async def test_send_call_with_a_foreign_pathway_is_404(api: Api) -> None:
         "/v1/calls", json={"phone_number": "+14155550123", "pathway_id": pid}, headers=api.a()
     )
     assert ok.status_code == 200, ok.text
+
+
+def test_the_real_exports_are_all_here() -> None:
+    assert [p.name for p in EXPORTS] == [
+        "apex-auto-receptionist.json",
+        "bland-docs-car-rental.json",
+        "bland-golden-service-scheduling.json",
+        "pathwalk-nu-admissions.json",
+    ]

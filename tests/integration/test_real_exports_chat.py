@@ -1,4 +1,4 @@
-"""The four real exports in ../shared/data/pathways can be chatted with, unchanged, in
+"""The four real exports in tests/data/external/pathways can be chatted with, unchanged, in
 the embedded mode (no LLM): every turn answers, nothing fails."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import SHARED
+from tests.conftest import EXTERNAL_DATA
 from tests.integration.conftest import Api
 
-EXPORTS = sorted((SHARED / "data" / "pathways").glob("*.json"))
+EXPORTS = sorted((EXTERNAL_DATA / "pathways").glob("*.json"))
 CALLER = ["Hi, yes, I'd like some help please.", "My name is Sam Lee.", "yes", "no thanks"]
 
 

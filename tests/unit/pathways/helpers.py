@@ -16,7 +16,7 @@ from callwright.pathways import (
     parse_document,
 )
 
-REAL_EXPORTS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "pathways"
+REAL_EXPORTS_DIR = Path(__file__).resolve().parents[2] / "data" / "external" / "pathways"
 REAL_EXPORTS = sorted(REAL_EXPORTS_DIR.glob("*.json"))
 NOW = datetime(2025, 6, 3, 14, 15, tzinfo=UTC)
 CONTEXT = CallContext(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import SHARED
+from tests.conftest import EXTERNAL_DATA
 
-TORTURE = SHARED / "data" / "sip-torture" / "rfc4475"
+TORTURE = EXTERNAL_DATA / "sip-torture" / "rfc4475"
 
 SDP_OFFER = (
     b"v=0\r\n"
