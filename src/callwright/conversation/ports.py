@@ -60,9 +60,9 @@ class AudioPort(Protocol):
 
 # -- speech ------------------------------------------------------------------------------
 class VoiceActivity(Protocol):
-    """Speech probability of one 20 ms frame at 16 kHz."""
+    """Speech probability of one 20 ms frame at the port's sample rate."""
 
-    def probability(self, pcm16k: Pcm) -> float: ...
+    def probability(self, pcm: Pcm) -> float: ...
 
 
 class Transcriber(Protocol):

@@ -123,3 +123,15 @@ def test_rejects_frames_at_the_wrong_rate():
         resampler.process(AudioFrame.silence(320, 16000, 0))
     with pytest.raises(ValueError, match="positive"):
         StreamingResampler(0, 8000)
+
+
+def test_resample_block_converts_a_whole_buffer() -> None:
+    from callwright.media.resample import resample_block
+
+    tone = (np.sin(np.arange(8000) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
+    up = resample_block(tone, 8000, 16000)
+    assert abs(len(up) - 16000) <= 2
+    same = resample_block(tone, 8000, 8000)
+    assert np.array_equal(same, tone) and same is not tone
+    with pytest.raises(ValueError):
+        resample_block(tone, 0, 16000)
