@@ -90,7 +90,10 @@ async def run_calls(args: argparse.Namespace) -> dict[str, Any]:
         script = build_script(utts, n_turns, args.gap_secs, rng.uniform(0, cycle), rng)
         script = script[: int((total + 1.0) / STEP)]  # every caller stops at the same time
         port = PhonePort(script, probe, start_at=0.0)
-        recorder = None if args.no_record else CallRecorder(RATE)
+        # As the product records: spilled to a temporary file as the call goes (the
+        # files close when the process ends).
+        spill = None if args.no_record else tempfile.TemporaryFile()  # noqa: SIM115
+        recorder = None if spill is None else CallRecorder(RATE, spill=spill)
         loop = CallLoop(
             port,
             OneSentenceAgent(),

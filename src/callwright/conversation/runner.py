@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -116,7 +117,10 @@ class ConversationRunner:
             backend, voice_id = speech.resolve_voice(None)
         if speech.vad is None:
             raise RuntimeError("the embedded VAD did not load")
-        recorder = CallRecorder(port.sample_rate) if params.get("record") else None
+        # The recording spills to a temporary file as it grows: a live call keeps a few
+        # seconds of audio in memory, however long it lasts.
+        spill = tempfile.TemporaryFile() if params.get("record") else None  # noqa: SIM115
+        recorder = CallRecorder(port.sample_rate, spill=spill) if spill is not None else None
         loop = CallLoop(
             port,
             agent,
@@ -133,8 +137,12 @@ class ConversationRunner:
             wait_for_greeting=bool(params.get("wait_for_greeting")),
             recorder=recorder,
         )
-        result = await loop.run()
-        await self._after(call_id, org_id, result, recorder)
+        try:
+            result = await loop.run()
+            await self._after(call_id, org_id, result, recorder)
+        finally:
+            if spill is not None:
+                spill.close()
         return result
 
     async def _after(

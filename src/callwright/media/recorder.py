@@ -12,11 +12,15 @@ Rules:
 4. The stereo file has the caller on the left and the agent on the right; the mono
    file is their sum, saturated to int16.
 
-Audio is kept in memory until ``write``, copied into one-second int16 blocks per side
-as frames arrive: 1.9 MB per minute of call at 8 kHz (both sides) and a few objects per
-second, not one per frame, so a long call adds nothing for the garbage collector to
-walk. ``render`` is pure; ``write`` is the package's only file I/O and blocks, so an
-asyncio caller runs it in a worker thread.
+Audio is copied into one-second int16 blocks per side as frames arrive: a few objects
+per second, not one per frame, so a long call adds nothing for the garbage collector to
+walk. Without a spill file everything stays in memory (1.9 MB per minute of call at
+8 kHz, both sides). With ``spill`` (an open binary file, e.g. a temporary file), blocks
+older than ``keep_seconds`` behind the newest move to the file, so a live call holds a
+few seconds of audio whatever its length; a late frame for a block already moved is
+written into the file. ``render`` reads the file back; ``write`` and ``stereo_wav``
+block, so an asyncio caller runs them in a worker thread. Moving a one-second block is
+one 16 KB write to the page cache per side per second.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import io
 import wave
 from os import PathLike
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +40,9 @@ _SIDES: tuple[Side, Side] = ("caller", "agent")
 
 
 class CallRecorder:
-    def __init__(self, sample_rate: int = 8000):
+    def __init__(
+        self, sample_rate: int = 8000, *, spill: BinaryIO | None = None, keep_seconds: int = 4
+    ):
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = sample_rate
@@ -45,6 +51,9 @@ class CallRecorder:
         self._blocks: dict[Side, dict[int, Int16Array]] = {side: {} for side in _SIDES}
         self._start: int | None = None
         self._end: int | None = None
+        self._spill = spill
+        self._keep = max(1, keep_seconds)
+        self._spilled: dict[Side, set[int]] = {side: set() for side in _SIDES}
 
     def add(self, side: Side, frame: AudioFrame) -> None:
         if frame.sample_rate != self.sample_rate:
@@ -61,11 +70,48 @@ class CallRecorder:
             index, offset = divmod(at, size)
             block = blocks.get(index)
             if block is None:
-                block = blocks[index] = np.zeros(size, dtype=np.int16)
+                block = blocks[index] = (
+                    self._read_spilled(side, index)
+                    if index in self._spilled[side]
+                    else np.zeros(size, dtype=np.int16)
+                )
             take = min(size - offset, end - at)
             block[offset : offset + take] = samples[done : done + take]
             at += take
             done += take
+        if self._spill is not None and len(blocks) > self._keep:
+            self._spill_old(side)
+
+    # -- spilling ------------------------------------------------------------------------
+    def _offset(self, side: Side, index: int) -> int:
+        # Both sides interleave by block in one file: block i of side s at (2i + s).
+        return (2 * index + _SIDES.index(side)) * self._block * 2
+
+    def _spill_old(self, side: Side) -> None:
+        assert self._spill is not None
+        blocks = self._blocks[side]
+        newest = max(blocks)
+        for index in [i for i in blocks if i <= newest - self._keep]:
+            self._spill.seek(self._offset(side, index))
+            self._spill.write(blocks.pop(index).astype("<i2", copy=False).tobytes())
+            self._spilled[side].add(index)
+
+    def _read_spilled(self, side: Side, index: int) -> Int16Array:
+        assert self._spill is not None
+        self._spill.seek(self._offset(side, index))
+        raw = self._spill.read(self._block * 2)
+        block: Int16Array = np.frombuffer(raw, dtype="<i2").astype(np.int16)
+        self._spilled[side].discard(index)
+        return block
+
+    def _all_blocks(self, side: Side) -> dict[int, Int16Array]:
+        found = dict(self._blocks[side])
+        if self._spill is not None:
+            for index in self._spilled[side]:
+                self._spill.seek(self._offset(side, index))
+                raw = self._spill.read(self._block * 2)
+                found[index] = np.frombuffer(raw, dtype="<i2").astype(np.int16)
+        return found
 
     def add_caller(self, frame: AudioFrame) -> None:
         self.add("caller", frame)
@@ -89,7 +135,7 @@ class CallRecorder:
         start, length, size = self._start or 0, self.num_samples, self._block
         stereo = np.zeros((length, 2), dtype=np.int16)
         for channel, side in enumerate(_SIDES):
-            for index, block in self._blocks[side].items():
+            for index, block in self._all_blocks(side).items():
                 lo = max(index * size, start)
                 hi = min((index + 1) * size, start + length)
                 if lo < hi:

@@ -141,3 +141,33 @@ def test_render_matches_a_sample_by_sample_oracle(specs):
         left, right = oracle.get((n, 0), 0), oracle.get((n, 1), 0)
         assert (stereo[n - start, 0], stereo[n - start, 1]) == (left, right)
         assert mono[n - start] == max(-32768, min(32767, left + right))
+
+
+def test_spilling_to_a_file_gives_the_same_recording_and_bounded_memory() -> None:
+    import random
+    import tempfile
+
+    rng = random.Random(7)
+    frames = [
+        (
+            side,
+            AudioFrame(
+                np.full(160, (i % 50) * (1 if side == "caller" else -1), np.int16), 8000, i * 160
+            ),
+        )
+        for i in range(1500)  # 30 s
+        for side in ("caller", "agent")
+    ]
+    late = [frames[i] for i in rng.sample(range(len(frames)), 40)]  # resent, some long after
+    in_memory = CallRecorder(8000)
+    with tempfile.TemporaryFile() as spill:
+        spilled = CallRecorder(8000, spill=spill, keep_seconds=3)
+        most_held = 0
+        for side, frame in [*frames, *late]:
+            in_memory.add(side, frame)  # type: ignore[arg-type]
+            spilled.add(side, frame)  # type: ignore[arg-type]
+            most_held = max(most_held, *(len(b) for b in spilled._blocks.values()))
+        assert most_held <= 4 + 1  # a few seconds per side, whatever the length
+        got, want = spilled.render(), in_memory.render()
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert spilled.stereo_wav() == in_memory.stereo_wav()
