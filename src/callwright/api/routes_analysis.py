@@ -36,7 +36,8 @@ class AnalyzeBody(BaseModel):
     questions: list[Question] = Field(min_length=1, max_length=50)
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: a plain def dependency would run in a worker thread on every request
     svc: Services = request.app.state.services
     return svc
 

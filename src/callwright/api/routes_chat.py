@@ -55,7 +55,8 @@ class ChatMessageBody(BaseModel):
     message: str | None = Field(default=None, max_length=20_000)
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: a plain def dependency would run in a worker thread on every request
     svc: Services = request.app.state.services
     return svc
 

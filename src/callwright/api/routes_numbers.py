@@ -38,7 +38,8 @@ router = APIRouter(tags=["numbers"])
 Org = Annotated[str, Depends(current_org)]
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: a plain def dependency would run in a worker thread on every request
     svc: Services = request.app.state.services
     return svc
 

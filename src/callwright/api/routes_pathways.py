@@ -31,7 +31,8 @@ Org = Annotated[str, Depends(current_org)]
 VersionNumber = Annotated[int, Path(ge=0, le=1_000_000)]
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: a plain def dependency would run in a worker thread on every request
     svc: Services = request.app.state.services
     return svc
 

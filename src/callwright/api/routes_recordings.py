@@ -23,7 +23,8 @@ router = APIRouter(prefix="/v1", tags=["recordings"])
 Org = Annotated[str, Depends(current_org)]
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: a plain def dependency would run in a worker thread on every request
     svc: Services = request.app.state.services
     return svc
 

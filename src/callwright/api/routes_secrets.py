@@ -35,7 +35,8 @@ Org = Annotated[str, Depends(current_org)]
 SecretRef = Annotated[str, Path(min_length=1, max_length=64, description="Secret id or name.")]
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: a plain def dependency would run in a worker thread on every request
     svc: Services = request.app.state.services
     return svc
 

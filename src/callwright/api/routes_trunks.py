@@ -44,7 +44,8 @@ Org = Annotated[str, Depends(current_org)]
 TrunkId = Annotated[str, Path(min_length=1, max_length=36)]
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: a plain def dependency would run in a worker thread on every request
     svc: Services = request.app.state.services
     return svc
 

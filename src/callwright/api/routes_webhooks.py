@@ -27,7 +27,8 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 Org = Annotated[str, Depends(current_org)]
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: a plain def dependency would run in a worker thread on every request
     svc: Services = request.app.state.services
     return svc
 
