@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from callwright.api.errors import ApiError
@@ -81,3 +81,6 @@ async def current_org(
     """FastAPI dependency: the org id the request's key belongs to."""
     auth: Authenticator = request.app.state.services.auth
     return await auth.org_for(raw_key(request))
+
+
+Org = Annotated[str, Depends(current_org)]

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.errors import STYLE_A, ApiError, not_found
-from callwright.api.services import Services
+from callwright.api.services import Svc
 from callwright.providers.llm import LLMError, answer_questions
 from callwright.store import calls
 from callwright.store.call_record import concatenated
 
 router = APIRouter(prefix="/v1", tags=["calls"])
-Org = Annotated[str, Depends(current_org)]
 
 Question = Annotated[
     tuple[
@@ -34,15 +33,6 @@ Question = Annotated[
 class AnalyzeBody(BaseModel):
     goal: str = Field(default="", max_length=4000)
     questions: list[Question] = Field(min_length=1, max_length=50)
-
-
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 
 
 @router.post(

@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callwright.api import schemas
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.call_schema import SendCallRequest, parse_start_time, zone_of
 from callwright.api.errors import STYLE_A, ApiError, not_found, strict_json
 from callwright.api.phone import to_e164
-from callwright.api.services import Services
+from callwright.api.services import Services, Svc
 from callwright.providers.speech.base import UnknownVoice
 from callwright.providers.speech.registry import check_voice
 from callwright.store import calls as store
@@ -25,16 +25,6 @@ from callwright.store.pathway_models import Pathway, PathwayVersion
 from callwright.store.views import active_object, call_object, event_object
 
 router = APIRouter(prefix="/v1", tags=["calls"])
-Org = Annotated[str, Depends(current_org)]
-
-
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 
 
 def ok(body: dict[str, Any], status: int = 200) -> JSONResponse:

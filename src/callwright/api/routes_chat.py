@@ -9,17 +9,17 @@ chats with a task-prompt agent (``callwright chat --task``); it needs an LLM.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import update
 
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.errors import ApiError, not_found
 from callwright.api.schemas import ErrorB
-from callwright.api.services import Services
+from callwright.api.services import Svc
 from callwright.conversation.pathway_agent import PathwayAgent
 from callwright.conversation.ports import EndCall, Note, PressDigits, ReplyItem, TransferTo
 from callwright.conversation.task_agent import TaskAgent
@@ -31,7 +31,6 @@ from callwright.store import pathways
 from callwright.store.pathway_models import PathwayChat
 
 router = APIRouter(prefix="/v1", tags=["pathways"])
-Org = Annotated[str, Depends(current_org)]
 
 
 class CreateChat(BaseModel):
@@ -53,15 +52,6 @@ class CreateChat(BaseModel):
 
 class ChatMessageBody(BaseModel):
     message: str | None = Field(default=None, max_length=20_000)
-
-
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 
 
 def data(value: Any) -> JSONResponse:

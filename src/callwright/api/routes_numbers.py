@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.errors import STYLE_A, ApiError, not_found
 from callwright.api.number_schema import (
     CLEARED_BY_PATHWAY,
@@ -29,22 +29,14 @@ from callwright.api.number_schema import (
 )
 from callwright.api.phone import to_e164
 from callwright.api.schemas import ErrorA, ErrorB
-from callwright.api.services import Services
+from callwright.api.services import Svc
 from callwright.store import numbers as store
 from callwright.store.number_models import BlockRule, InboundNumber, OutboundNumber
 from callwright.store.views import iso
 
 router = APIRouter(tags=["numbers"])
-Org = Annotated[str, Depends(current_org)]
 
 
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 BlockId = Annotated[int, Path(ge=1, le=2**53)]
 
 

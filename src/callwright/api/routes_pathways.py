@@ -11,33 +11,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.errors import STYLE_A, ApiError, not_found
 from callwright.api.pathway_lint import check_document
 from callwright.api.schemas import ErrorA, ErrorB
-from callwright.api.services import Services
+from callwright.api.services import Services, Svc
 from callwright.store import pathways
 from callwright.store.pathway_models import Pathway, PathwayFolder, PathwayVersion
 from callwright.store.views import iso
 
 router = APIRouter(prefix="/v1", tags=["pathways"])
-Org = Annotated[str, Depends(current_org)]
 VersionNumber = Annotated[int, Path(ge=0, le=1_000_000)]
-
-
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 
 
 class PathwayBody(BaseModel):

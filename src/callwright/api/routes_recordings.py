@@ -8,28 +8,17 @@ ship; a client asking for it gets the WAV, whose content type says so.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse
 
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.errors import ApiError, not_found
-from callwright.api.services import Services
+from callwright.api.services import Svc
 from callwright.store import calls
 from callwright.store.recordings import CONTENT_TYPE
 
 router = APIRouter(prefix="/v1", tags=["recordings"])
-Org = Annotated[str, Depends(current_org)]
-
-
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 
 
 def recording_not_found() -> ApiError:

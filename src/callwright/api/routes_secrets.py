@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.errors import ApiError, not_found
 from callwright.api.schemas import ErrorB
 from callwright.api.secret_schema import (
@@ -25,23 +25,13 @@ from callwright.api.secret_schema import (
     SecretResponse,
     UpdateSecret,
 )
-from callwright.api.services import Services
+from callwright.api.services import Svc
 from callwright.store import secrets as store
 from callwright.store.secret_models import Secret
 from callwright.store.views import iso
 
 router = APIRouter(prefix="/v1", tags=["secrets"])
-Org = Annotated[str, Depends(current_org)]
 SecretRef = Annotated[str, Path(min_length=1, max_length=64, description="Secret id or name.")]
-
-
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 
 
 def _links() -> dict[str, Any]:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.errors import ApiError, not_found
 from callwright.api.schemas import ErrorB
-from callwright.api.services import Services
+from callwright.api.services import Svc
 from callwright.api.trunk_schema import (
     REGISTER_PASSWORD_MIN,
     CreateTrunk,
@@ -40,17 +40,8 @@ from callwright.store.trunk_models import SipTrunk
 from callwright.store.views import iso
 
 router = APIRouter(prefix="/v1/sip", tags=["sip"])
-Org = Annotated[str, Depends(current_org)]
 TrunkId = Annotated[str, Path(min_length=1, max_length=36)]
 
-
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 
 DIRECTIONS = {"inbound": ["inbound"], "outbound": ["outbound"], "both": ["inbound", "outbound"]}
 

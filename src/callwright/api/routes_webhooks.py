@@ -10,30 +10,20 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from callwright.api.auth import current_org
+from callwright.api.auth import Org
 from callwright.api.errors import ApiError, not_found
 from callwright.api.schemas import ErrorB
-from callwright.api.services import Services
+from callwright.api.services import Svc
 from callwright.store import calls
 from callwright.store.models import WebhookAttempt, WebhookDelivery
 from callwright.store.views import iso
 from callwright.webhooks import history, signing_secrets
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
-Org = Annotated[str, Depends(current_org)]
-
-
-async def services(request: Request) -> Services:
-    # async: a plain def dependency would run in a worker thread on every request
-    svc: Services = request.app.state.services
-    return svc
-
-
-Svc = Annotated[Services, Depends(services)]
 
 
 class ResendRequest(BaseModel):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from callwright.api.auth import Authenticator
 from callwright.api.metrics import Metrics
@@ -32,3 +35,13 @@ class Services:
     call_cache: CallCache = field(default_factory=CallCache)
     agents: AgentFactory | None = None  # set by the composition root
     runner: ConversationRunner | None = None  # runs a connected call's conversation
+
+
+async def services(request: Request) -> Services:
+    """FastAPI dependency: the running services. async: a plain ``def`` dependency would
+    run in a worker thread on every request."""
+    svc: Services = request.app.state.services
+    return svc
+
+
+Svc = Annotated[Services, Depends(services)]
