@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     )
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    call_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long GET /v1/calls/{id} may serve a finished call from memory; "
+        "other processes' changes show after at most this (0 = always read the store).",
+    )
+    call_cache_live_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        description="The same for a call still queued or running.",
+    )
     public_url: str | None = Field(
         default=None,
         description="Base URL clients reach this server at, for links such as "
@@ -105,6 +116,11 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry (traces, metrics, logs to the "
+        "globally configured providers); off: /metrics is the Prometheus endpoint.",
+    )
 
     # Generative LLM: any OpenAI-compatible server. Unset = the embedded (offline) mode.
     llm_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:11434/v1")

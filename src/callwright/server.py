@@ -31,6 +31,7 @@ from callwright.dispatch.transport import Transport
 from callwright.providers.openai_llm import llm_from_settings
 from callwright.providers.speech.registry import speech_from_settings
 from callwright.store import crypto, keys, pathways, recordings
+from callwright.store.call_cache import CallCache
 from callwright.store.db import Database
 from callwright.store.migrate import upgrade_async
 from callwright.telephony.sip_ua import UserAgent
@@ -131,6 +132,10 @@ async def running_services(
             box,
             recordings.local_store(settings.data_dir),
             llm_from_settings(settings),
+            CallCache(
+                ttl_seconds=settings.call_cache_seconds,
+                live_ttl_seconds=settings.call_cache_live_seconds,
+            ),
         )
         services.agents = AgentFactory(
             db, clock, box, netguard.OutboundPolicy.parse(settings.outbound_allow), services.llm

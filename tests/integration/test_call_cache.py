@@ -1,5 +1,6 @@
-"""The finished-call cache: hits skip the database, every local write invalidates at
-once, other orgs still get 404, and live calls are never cached."""
+"""The call cache: hits skip the database, every local write invalidates at once (a read
+that raced a write never stores what it read), other orgs still get 404, and live calls
+are kept only for a fraction of a second."""
 
 from __future__ import annotations
 
@@ -47,26 +48,59 @@ async def test_a_local_write_invalidates_at_once(api: Api) -> None:
     assert before["summary"] is None
 
 
-async def test_live_calls_are_not_cached(api: Api) -> None:
+async def test_live_calls_are_kept_briefly_and_local_writes_show_at_once(api: Api) -> None:
+    cache = api.services.call_cache
     sent = await api.client.post(
         "/v1/calls", json={"phone_number": "+14155550123", "task": "x"}, headers=api.a()
     )
     call_id = sent.json()["call_id"]
-    for _ in range(2):
-        assert (await api.client.get(f"/v1/calls/{call_id}", headers=api.a())).status_code == 200
-    assert call_id not in api.services.call_cache
+    first = await api.client.get(f"/v1/calls/{call_id}", headers=api.a())
+    assert first.json()["status"] == "queued" and call_id in cache
+    hits = cache.hits
+    assert (await api.client.get(f"/v1/calls/{call_id}", headers=api.a())).json() == first.json()
+    assert cache.hits == hits + 1
+    stopped = await api.client.post(f"/v1/calls/{call_id}/stop", headers=api.a())
+    assert stopped.status_code == 200
+    after = await api.client.get(f"/v1/calls/{call_id}", headers=api.a())
+    assert after.json()["status"] == "canceled"
 
 
 def test_ttl_lru_and_org_checks() -> None:
     now = [0.0]
-    cache = CallCache(ttl_seconds=2.0, max_entries=2, clock=lambda: now[0])
-    cache.put("org-a", "c1", b"1")
-    cache.put("org-a", "c2", b"2")
+    cache = CallCache(ttl_seconds=2.0, live_ttl_seconds=0.25, max_entries=2, clock=lambda: now[0])
+    cache.put("org-a", "c1", b"1", since=cache.stamp(), final=True)
+    cache.put("org-a", "c2", b"2", since=cache.stamp(), final=True)
     assert cache.get("org-a", "c1") == b"1"  # c1 now most recent
-    cache.put("org-a", "c3", b"3")  # evicts c2
+    cache.put("org-a", "c3", b"3", since=cache.stamp(), final=True)  # evicts c2
     assert cache.get("org-a", "c2") is None and cache.get("org-a", "c3") == b"3"
     assert cache.get("org-b", "c1") is None
     now[0] = 2.5
     assert cache.get("org-a", "c1") is None  # expired: another process may have written
     cache.drop({"c3"})
     assert len(cache) == 1 and cache.get("org-a", "c3") is None
+
+
+def test_live_entries_expire_sooner() -> None:
+    now = [0.0]
+    cache = CallCache(ttl_seconds=2.0, live_ttl_seconds=0.25, clock=lambda: now[0])
+    cache.put("org", "live", b"L", since=cache.stamp(), final=False)
+    cache.put("org", "done", b"D", since=cache.stamp(), final=True)
+    now[0] = 0.2
+    assert cache.get("org", "live") == b"L"
+    now[0] = 0.3
+    assert cache.get("org", "live") is None and cache.get("org", "done") == b"D"
+
+
+def test_a_read_that_raced_a_write_is_not_kept() -> None:
+    cache = CallCache(max_entries=2)
+    since = cache.stamp()  # a reader starts reading c1 from the database ...
+    cache.drop({"c1"})  # ... a write to c1 commits meanwhile ...
+    assert not cache.put("org", "c1", b"old", since=since, final=True)  # ... it is refused
+    assert cache.get("org", "c1") is None
+    assert cache.put("org", "c2", b"2", since=since, final=True)  # other calls are fine
+    # Calls forgotten from the drop log count as written: refused for older readers.
+    cache.drop({"c3"})
+    cache.drop({"c4"})
+    cache.drop({"c5"})  # forgets c3
+    assert not cache.put("org", "c3", b"3", since=since, final=True)
+    assert cache.put("org", "c3", b"3", since=cache.stamp(), final=True)

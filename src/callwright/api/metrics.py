@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callwright.store.db import Database
 from callwright.store.models import ACTIVE_STATUSES, Call
@@ -71,42 +68,6 @@ class Metrics:
         self.queue_depth.set(counts.get("queued", 0))
         self.local_calls.set(running)
         return generate_latest(self.registry)
-
-
-class LatencyMiddleware:
-    """Times every HTTP request by route template (never by raw path: ids would explode
-    the label set)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-        # Labelled children by (method, route, status): a label lookup per request is a
-        # measurable share of a cached GET.
-        self._children: dict[tuple[str, str, int], Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            key = (scope["method"], getattr(route, "path", "unmatched"), status)
-            child = self._children.get(key)
-            if child is None:
-                child = self.metrics.request_latency.labels(key[0], key[1], str(status))
-                self._children[key] = child
-            child.observe(time.perf_counter() - start)
 
 
 @dataclass(frozen=True, slots=True)

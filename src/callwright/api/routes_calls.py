@@ -294,16 +294,18 @@ async def stop_all(org: Org, svc: Svc) -> JSONResponse:
     summary="Call details",
 )
 async def get_call(call_id: str, org: Org, svc: Svc) -> Response:
-    cached = svc.call_cache.get(org, call_id)
+    cache = svc.call_cache
+    cached = cache.get(org, call_id)
     if cached is not None:
         return Response(cached, media_type="application/json")
+    since = cache.stamp()
     async with svc.db.session() as session:
         call = await store.get_call(session, org, call_id)
     if call is None:
         raise not_found()
     response = ok(call_object(call))
-    if call.status in TERMINAL_STATUSES:
-        svc.call_cache.put(org, call_id, bytes(response.body))
+    final = call.status in TERMINAL_STATUSES
+    cache.put(org, call_id, bytes(response.body), since=since, final=final)
     return response
 
 

@@ -1,17 +1,21 @@
-"""A per-process cache of finished calls' details, as the JSON bytes the API sends.
+"""A per-process cache of calls' details, as the JSON bytes the API sends.
 
-Clients poll ``GET /v1/calls/{id}`` until a call is done and then keep reading it (for
-the transcript, the summary, the recording link). Those reads of finished calls are
-most of the traffic and need no database round trip.
+Clients poll ``GET /v1/calls/{id}``: while a call runs, to follow it, and once it is
+done, for the transcript, the summary, the recording link. Those reads are most of the
+traffic; served from here they need no database round trip.
 
 Rules:
-1. Only calls in a terminal status are cached: a live call changes every second.
+1. A finished call (terminal status) is kept for ``ttl_seconds``, a live one for
+   ``live_ttl_seconds``: short enough that a poller never notices, long enough that a
+   thousand pollers of one live call cost the database a few reads a second.
 2. Every write through this process drops the entries it touches: a session flush that
    changes a ``Call`` or adds a ``CallEvent`` invalidates that call at the flush and
-   again after the commit (a read that raced the commit cannot keep a stale entry).
-3. Writes by other processes (several servers on one PostgreSQL) are seen within
-   ``ttl_seconds``: a finished call changes rarely (a deleted recording, an analysis),
-   and a bounded delay is the price of not asking the database each time.
+   again after the commit. A read that started before such a drop cannot store what it
+   read (``stamp`` before reading, ``put(..., since=stamp)`` after): within one process
+   a client always reads its own writes.
+3. Writes by other processes (several servers on one PostgreSQL) are seen within the
+   entry's time to live: the bounded delay is the price of not asking the database
+   each time.
 4. Entries are keyed by call id and remember their org: a key of another org misses,
    and the API then answers 404 from the database as usual.
 5. At most ``max_entries``, least recently used evicted first.
@@ -35,34 +39,60 @@ class CallCache:
         self,
         *,
         ttl_seconds: float = 2.0,
+        live_ttl_seconds: float = 0.25,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl_seconds
+        self.live_ttl = live_ttl_seconds
         self.max_entries = max_entries
         self.clock = clock
+        # call id -> (org id, body, expires at)
         self._entries: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        # Rule 2: a counter bumped by every drop, and the value it had at each call's
+        # last drop; ``_floor`` stands for the calls forgotten from ``_dropped``.
+        self._generation = 0
+        self._dropped: OrderedDict[str, int] = OrderedDict()
+        self._floor = 0
         self.hits = 0
         self.misses = 0
 
     def get(self, org_id: str, call_id: str) -> bytes | None:
         entry = self._entries.get(call_id)
-        if entry is None or entry[0] != org_id or self.clock() - entry[2] > self.ttl:
+        if entry is None or entry[0] != org_id or self.clock() > entry[2]:
             self.misses += 1
             return None
         self._entries.move_to_end(call_id)
         self.hits += 1
         return entry[1]
 
-    def put(self, org_id: str, call_id: str, body: bytes) -> None:
-        self._entries[call_id] = (org_id, body, self.clock())
+    def stamp(self) -> int:
+        """Taken before reading a call from the database; given back to ``put``."""
+        return self._generation
+
+    def put(self, org_id: str, call_id: str, body: bytes, *, since: int, final: bool) -> bool:
+        """Keep ``body`` unless the call was written after ``since``; ``final``: the call
+        is in a terminal status. Returns whether it was kept."""
+        if self._dropped.get(call_id, self._floor) > since:
+            return False
+        ttl = self.ttl if final else self.live_ttl
+        self._entries[call_id] = (org_id, body, self.clock() + ttl)
         self._entries.move_to_end(call_id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+        return True
 
     def drop(self, call_ids: set[str]) -> None:
+        if not call_ids:
+            return
+        self._generation += 1
         for call_id in call_ids:
             self._entries.pop(call_id, None)
+            self._dropped[call_id] = self._generation
+            self._dropped.move_to_end(call_id)
+        while len(self._dropped) > self.max_entries:
+            _, generation = self._dropped.popitem(last=False)
+            self._floor = max(self._floor, generation)
 
     def __contains__(self, call_id: object) -> bool:
         return call_id in self._entries
