@@ -4,6 +4,9 @@ are kept only for a fraction of a second."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from tests.integration.conftest import Api
 
 from callwright.store import calls
@@ -104,3 +107,65 @@ def test_a_read_that_raced_a_write_is_not_kept() -> None:
     cache.drop({"c5"})  # forgets c3
     assert not cache.put("org", "c3", b"3", since=since, final=True)
     assert cache.put("org", "c3", b"3", since=cache.stamp(), final=True)
+
+
+async def test_concurrent_misses_share_one_read() -> None:
+    cache = CallCache()
+    gate = asyncio.Event()
+    reads: list[int] = []
+
+    async def read() -> tuple[bytes, bool]:
+        reads.append(1)
+        await gate.wait()
+        return b"body", False
+
+    waiting = [asyncio.create_task(cache.load("org", "c1", read)) for _ in range(5)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*waiting) == [b"body"] * 5
+    assert len(reads) == 1 and cache.joined == 4
+    assert cache.get("org", "c1") == b"body"
+
+
+async def test_a_request_after_a_write_does_not_join_an_older_read() -> None:
+    cache = CallCache()
+    gate = asyncio.Event()
+    bodies = iter([b"before the write", b"after the write"])
+
+    async def read() -> tuple[bytes, bool]:
+        body = next(bodies)
+        if body == b"before the write":
+            await gate.wait()
+        return body, False
+
+    older = asyncio.create_task(cache.load("org", "c1", read))
+    await asyncio.sleep(0)
+    cache.drop({"c1"})  # a local write commits while the older read is in flight
+    assert await cache.load("org", "c1", read) == b"after the write"
+    gate.set()
+    assert await older == b"before the write"
+    assert cache.get("org", "c1") == b"after the write"  # the older read was not kept
+
+
+async def test_a_failed_shared_read_lets_each_waiter_read_for_itself() -> None:
+    cache = CallCache()
+    gate = asyncio.Event()
+    calls = 0
+
+    async def read() -> tuple[bytes, bool] | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await gate.wait()
+            raise RuntimeError("database went away")
+        return None
+
+    first = asyncio.create_task(cache.load("org", "c1", read))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(cache.load("org", "c1", read))
+    await asyncio.sleep(0)
+    gate.set()
+    with pytest.raises(RuntimeError):
+        await first
+    assert await second is None  # its own read: no such call
+    assert calls == 2

@@ -294,19 +294,17 @@ async def stop_all(org: Org, svc: Svc) -> JSONResponse:
     summary="Call details",
 )
 async def get_call(call_id: str, org: Org, svc: Svc) -> Response:
-    cache = svc.call_cache
-    cached = cache.get(org, call_id)
-    if cached is not None:
-        return Response(cached, media_type="application/json")
-    since = cache.stamp()
-    async with svc.db.session() as session:
-        call = await store.get_call(session, org, call_id)
-    if call is None:
+    async def read() -> tuple[bytes, bool] | None:
+        async with svc.db.session() as session:
+            call = await store.get_call(session, org, call_id)
+        if call is None:
+            return None
+        return bytes(ok(call_object(call)).body), call.status in TERMINAL_STATUSES
+
+    body = await svc.call_cache.load(org, call_id, read)
+    if body is None:
         raise not_found()
-    response = ok(call_object(call))
-    final = call.status in TERMINAL_STATUSES
-    cache.put(org, call_id, bytes(response.body), since=since, final=final)
-    return response
+    return Response(body, media_type="application/json")
 
 
 @router.post(

@@ -19,19 +19,31 @@ Rules:
 4. Entries are keyed by call id and remember their org: a key of another org misses,
    and the API then answers 404 from the database as usual.
 5. At most ``max_entries``, least recently used evicted first.
+6. Concurrent misses for one call share one database read (``load``): when a live
+   entry expires under a thousand pollers, the store sees one query, not a thousand.
+   A request joins a read in flight only if that read started after the call's last
+   local write, so rule 2 still holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from callwright.store.models import Call, CallEvent
+
+# What a loader returns: the body and whether the call is finished; None: no such call.
+Loaded = tuple[bytes, bool] | None
+
+
+class _Failed:
+    """The shared read raised: each waiter reads for itself (and meets its own error)."""
 
 
 class CallCache:
@@ -54,8 +66,60 @@ class CallCache:
         self._generation = 0
         self._dropped: OrderedDict[str, int] = OrderedDict()
         self._floor = 0
+        # Rule 6: reads in flight by (org id, call id), with the stamp each began at.
+        self._loading: dict[
+            tuple[str, str], tuple[int, asyncio.Future[bytes | None | _Failed]]
+        ] = {}
         self.hits = 0
         self.misses = 0
+        self.joined = 0
+
+    async def load(
+        self, org_id: str, call_id: str, read: Callable[[], Awaitable[Loaded]]
+    ) -> bytes | None:
+        """The call's body from memory, else from ``read`` (shared by concurrent misses,
+        rule 6) and kept; None when ``read`` finds no such call."""
+        cached = self.get(org_id, call_id)
+        if cached is not None:
+            return cached
+        key = (org_id, call_id)
+        inflight = self._loading.get(key)
+        if inflight is not None and self._dropped.get(call_id, self._floor) <= inflight[0]:
+            self.joined += 1
+            shared = await asyncio.shield(inflight[1])
+            if not isinstance(shared, _Failed):
+                return shared
+            return await self._read(org_id, call_id, read, None)
+        return await self._read(org_id, call_id, read, key)
+
+    async def _read(
+        self,
+        org_id: str,
+        call_id: str,
+        read: Callable[[], Awaitable[Loaded]],
+        key: tuple[str, str] | None,
+    ) -> bytes | None:
+        since = self.stamp()
+        future: asyncio.Future[bytes | None | _Failed] | None = None
+        if key is not None:
+            future = asyncio.get_running_loop().create_future()
+            self._loading[key] = (since, future)
+        try:
+            found = await read()
+        except BaseException:
+            if future is not None:
+                future.set_result(_Failed())
+            raise
+        finally:
+            if key is not None and self._loading.get(key, (0, None))[1] is future:
+                del self._loading[key]
+        body = None
+        if found is not None:
+            body = found[0]
+            self.put(org_id, call_id, body, since=since, final=found[1])
+        if future is not None:
+            future.set_result(body)
+        return body
 
     def get(self, org_id: str, call_id: str) -> bytes | None:
         entry = self._entries.get(call_id)
