@@ -26,7 +26,19 @@ Rules:
    nothing is sent unless it ``sends``, received audio is ignored unless it
    ``receives``; the pacer keeps emitting caller frames either way.
 
-RTCP multiplexed on the RTP port is recognised and ignored; the session sends none.
+8. RTCP (RFC 3550 §6, ``telephony.rtcp``) runs on the odd port above the RTP port:
+   ``open`` binds the pair. Every ``RTCP_INTERVAL`` (5 s, randomised to 0.5-1.5 times;
+   the first report after half that) a tick sends a compound packet: SR if we sent RTP
+   since the last report, else RR, with a report block about the peer's stream (A.3
+   loss, A.8 jitter, LSR/DLSR) when it sent since the last report, then SDES CNAME.
+   This simplifies §6.3's interval rules: with two participants and G.711 the computed
+   interval is below the 5 s minimum anyway. ``close`` sends a BYE. Reports go to the
+   SDP's port + 1 until the peer's first valid RTCP latches its address (symmetric RTCP,
+   RFC 4961). RTCP multiplexed on the RTP port (RFC 5761) is read the same way; we never
+   offer rtcp-mux, so we never send it there.
+9. Received RTCP is parsed; a malformed datagram is dropped and counted. A peer's SR
+   gives the LSR/DLSR of our next report; a report block about our stream gives the
+   round-trip time (``rtt``) and the peer's view of our loss and jitter (``remote_report``).
 """
 
 from __future__ import annotations
@@ -46,6 +58,21 @@ from callwright.media.dtmf import generate_dtmf
 from callwright.media.frames import Int16Array
 from callwright.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from callwright.media.jitter import JitterBuffer, JitterConfig, MediaPacket
+from callwright.telephony.rtcp import (
+    Bye,
+    ReceiverReport,
+    ReportBlock,
+    RtcpPacket,
+    RtcpParseError,
+    SenderReport,
+    SourceDescription,
+    SourceStats,
+    compound,
+    middle32,
+    ntp_timestamp,
+    parse_rtcp,
+    round_trip,
+)
 from callwright.telephony.rtp import (
     DtmfReceiver,
     RtpPacket,
@@ -69,6 +96,7 @@ DIGIT_GAP_TICKS = 4
 # instead of firing the missed ticks back to back.
 MAX_LAG = 1.0
 MAX_PAYLOAD = 8 * FRAME_SAMPLES  # 160 ms: more is not a telephony stream
+RTCP_INTERVAL = 5.0  # RFC 3550 §6.2's minimum, which two G.711 parties never exceed
 _TS_MOD = 1 << 32
 
 
@@ -101,7 +129,10 @@ class RtpStats:
     unknown_payload: int = 0
     wrong_size: int = 0
     foreign_source: int = 0
-    rtcp: int = 0
+    rtcp: int = 0  # RTCP datagrams received (on either port)
+    rtcp_malformed: int = 0  # of those, dropped as malformed
+    rtcp_sent: int = 0
+    rtcp_bye: int = 0  # BYE packets received
     digits_in: int = 0
     digits_out: int = 0
     skipped_frames: int = 0  # extra frames the jitter buffer released in one tick
@@ -193,6 +224,17 @@ class _Protocol(asyncio.DatagramProtocol):
         pass
 
 
+class _RtcpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, session: RtpSession) -> None:
+        self.session = session
+
+    def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
+        self.session.receive_rtcp(data, (str(addr[0]), int(addr[1])), self.session.clock())
+
+    def error_received(self, exc: Exception) -> None:
+        pass
+
+
 async def _sleep_until(deadline: float) -> None:
     await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
@@ -212,6 +254,10 @@ class RtpSession:
         jitter: JitterConfig | None = None,
         max_backlog: int = 50,
         ssrc: int | None = None,
+        rtcp: bool = True,
+        wallclock: Callable[[], float] = time.time,
+        rtcp_interval: float = RTCP_INTERVAL,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.host = host
         self.ports = ports
@@ -250,13 +296,36 @@ class RtpSession:
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._pacer: asyncio.Task[None] | None = None
         self.ended = False
+        # RTCP (rules 8 and 9).
+        self.rtcp_enabled = rtcp
+        self.wallclock = wallclock
+        self.rtcp_interval = rtcp_interval
+        self._rng = rng
+        self.cname = f"callwright-{secrets.token_hex(6)}"  # RFC 7022: random per session
+        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self.rtcp_port = 0
+        self._rtcp_remote: Address | None = None
+        self._rtcp_latched = False
+        self._next_report: float | None = None
+        self._source: tuple[int, SourceStats] | None = None  # the peer's SSRC, its stats
+        self._last_sr: tuple[int, float] | None = None  # the peer's last SR: LSR, arrival
+        self._packets_sent = 0  # RTP packets and payload octets, for our SR
+        self._octets_sent = 0
+        self._reported_packets = 0  # _packets_sent at our last report
+        self._bye_sent = False
+        self.rtt: float | None = None  # seconds, from the peer's last report about us
+        self.remote_report: ReportBlock | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self, attempts: int = 64) -> int:
-        """Bind a UDP port from the range (even ports, as RFC 3550 suggests)."""
+        """Bind an even RTP port from the range and the odd one above it for RTCP
+        (RFC 3550 §11); a range without such a pair gets RTP alone."""
         loop = asyncio.get_running_loop()
         first, last = self.ports
-        candidates = list(range(first + first % 2, last + 1, 2)) or [first]
+        pairs = list(range(first + first % 2, last, 2)) if self.rtcp_enabled else []
+        if not pairs:
+            self.rtcp_enabled = False
+        candidates = pairs or list(range(first + first % 2, last + 1, 2)) or [first]
         for port in random.sample(candidates, min(attempts, len(candidates))):
             try:
                 transport, _ = await loop.create_datagram_endpoint(
@@ -264,6 +333,16 @@ class RtpSession:
                 )
             except OSError:
                 continue
+            if self.rtcp_enabled:
+                try:
+                    rtcp, _ = await loop.create_datagram_endpoint(
+                        lambda: _RtcpProtocol(self), local_addr=(self.host, port + 1)
+                    )
+                except OSError:
+                    transport.close()
+                    continue
+                self._rtcp_transport = rtcp
+                self.rtcp_port = port + 1
             self._transport = transport
             self.local_port = port
             return port
@@ -289,6 +368,8 @@ class RtpSession:
         ):
             self._remote = (audio.remote_address, audio.remote_port)
             self._latched = False
+            self._rtcp_remote = None
+            self._rtcp_latched = False
 
     def end(self, reason: str = "hangup") -> None:
         """The call is over: the consumer gets ``CallEnded`` and the pacer stops."""
@@ -307,9 +388,13 @@ class RtpSession:
         if self._pacer is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pacer
+        self._send_bye(self.clock())
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._rtcp_transport is not None:
+            self._rtcp_transport.close()
+            self._rtcp_transport = None
 
     # -- the consumer's side (the AudioPort shape) -----------------------------------------
     async def events(self) -> AsyncIterator[MediaEvent]:
@@ -355,7 +440,7 @@ class RtpSession:
     def receive(self, data: bytes, addr: Address, now: float) -> None:
         """One datagram from the network (never raises on bad input)."""
         if looks_like_rtcp(data):
-            self.stats.rtcp += 1
+            self.receive_rtcp(data, addr, now, muxed=True)
             return
         try:
             packet = parse_rtp(data)
@@ -375,6 +460,7 @@ class RtpSession:
                 return
             self._latch(addr)
             self.stats.received += 1
+            self._count(packet, packet.timestamp, now)
             if audio.receives and self._decode is not None:
                 pcm = self._decode(packet.payload)
                 for index, frame in self._reframer.push(packet.ssrc, packet.timestamp, pcm):
@@ -383,6 +469,7 @@ class RtpSession:
         elif audio.telephone_event is not None and pt == audio.telephone_event:
             self._latch(addr)
             self.stats.received += 1
+            self._count(packet, None, now)  # event timestamps stand still: no jitter
             digit = self._dtmf_in.feed(packet)
             if digit is not None and audio.receives:
                 self.stats.digits_in += 1
@@ -397,9 +484,18 @@ class RtpSession:
             self._remote = addr
             self._latched = True
 
+    def _count(self, packet: RtpPacket, timestamp: int | None, now: float) -> None:
+        """Reception statistics of the peer's stream (a new SSRC starts them over)."""
+        source = self._source
+        if source is None or source[0] != packet.ssrc:
+            source = (packet.ssrc, SourceStats(packet.sequence, SAMPLE_RATE))
+            self._source = source
+        source[1].update(packet.sequence, timestamp, now)
+
     def tick(self, now: float) -> None:
-        """One 20 ms step: send one packet, emit one caller frame."""
+        """One 20 ms step: send one packet (and RTCP when due), emit one caller frame."""
         self._send_tick()
+        self._rtcp_tick(now)
         frame = None
         while (playout := self._jitter.pop(now)) is not None:
             if frame is not None:
@@ -441,6 +537,8 @@ class RtpSession:
         self._seq = (self._seq + 1) & 0xFFFF
         if self._transport is not None and self._remote is not None:
             self._transport.sendto(packet.serialize(), self._remote)
+            self._packets_sent += 1
+            self._octets_sent += len(payload)
         self.stats.sent += 1
 
     def _resolve_digits(self, index: int) -> None:
@@ -472,3 +570,99 @@ class RtpSession:
                 self.stats.pacer_resets += 1
                 t0, n = now, 0
             self.tick(now)
+
+    # -- RTCP (rules 8 and 9) --------------------------------------------------------------
+    def receive_rtcp(self, data: bytes, addr: Address, now: float, *, muxed: bool = False) -> None:
+        """One RTCP datagram, from the RTCP port or ``muxed`` on the RTP port (never
+        raises on bad input)."""
+        self.stats.rtcp += 1
+        try:
+            packets = parse_rtcp(data)
+        except RtcpParseError:
+            self.stats.rtcp_malformed += 1
+            return
+        audio = self.audio
+        if not self._rtcp_latched and not muxed and audio is not None:
+            # Latch only the peer's host: a stranger must not redirect our reports.
+            peer_host = self._remote[0] if self._remote is not None else audio.remote_address
+            if addr[0] == peer_host:
+                self._rtcp_remote = addr
+                self._rtcp_latched = True
+        for packet in packets:
+            self._on_rtcp(packet, now)
+
+    def _on_rtcp(self, packet: RtcpPacket, now: float) -> None:
+        if isinstance(packet, SenderReport):
+            self._last_sr = (middle32(packet.ntp), now)
+        if isinstance(packet, SenderReport | ReceiverReport):
+            for block in packet.reports:
+                if block.ssrc == self.ssrc:
+                    self.remote_report = block
+                    rtt = round_trip(block, ntp_timestamp(self.wallclock()))
+                    if rtt is not None:
+                        self.rtt = rtt
+        elif isinstance(packet, Bye):
+            self.stats.rtcp_bye += 1
+
+    def report(self, now: float, *, bye: bool = False) -> bytes:
+        """Our compound RTCP packet at ``now``: SR or RR, SDES CNAME (and BYE)."""
+        blocks: tuple[ReportBlock, ...] = ()
+        source = self._source
+        if source is not None:
+            ssrc, stats = source
+            if stats.received > stats.received_prior:
+                lsr = dlsr = 0
+                if self._last_sr is not None:
+                    lsr = self._last_sr[0]
+                    dlsr = int((now - self._last_sr[1]) * 65536)
+                blocks = (stats.report(ssrc, lsr, dlsr),)
+        first: SenderReport | ReceiverReport
+        if self._packets_sent > self._reported_packets:
+            # The RTP timestamp of the packet this tick sent: the instant of ``now``.
+            rtp_ts = (self._ts0 + max(0, self._ticks - 1) * FRAME_SAMPLES) % (1 << 32)
+            first = SenderReport(
+                self.ssrc,
+                ntp_timestamp(self.wallclock()),
+                rtp_ts,
+                self._packets_sent,
+                self._octets_sent,
+                blocks,
+            )
+        else:
+            first = ReceiverReport(self.ssrc, blocks)
+        self._reported_packets = self._packets_sent
+        packets: list[RtcpPacket] = [first, SourceDescription.cname(self.ssrc, self.cname)]
+        if bye:
+            packets.append(Bye((self.ssrc,)))
+        return compound(*packets)
+
+    def _rtcp_target(self) -> Address | None:
+        if self._rtcp_remote is not None:
+            return self._rtcp_remote
+        audio = self.audio
+        if audio is None or not audio.remote_port:
+            return None
+        return (audio.remote_address, audio.remote_port + 1)
+
+    def _rtcp_tick(self, now: float) -> None:
+        if self._rtcp_transport is None:
+            return
+        if self._next_report is None:
+            # RFC 3550 §6.2: the first report after half the minimum interval.
+            self._next_report = now + self.rtcp_interval / 2 * (0.5 + self._rng())
+            return
+        if now < self._next_report:
+            return
+        self._next_report = now + self.rtcp_interval * (0.5 + self._rng())
+        target = self._rtcp_target()
+        if target is not None:
+            self._rtcp_transport.sendto(self.report(now), target)
+            self.stats.rtcp_sent += 1
+
+    def _send_bye(self, now: float) -> None:
+        target = self._rtcp_target()
+        if self._bye_sent or self._rtcp_transport is None or target is None:
+            return
+        self._bye_sent = True
+        self._rtcp_transport.sendto(self.report(now, bye=True), target)
+        self.stats.rtcp_sent += 1
