@@ -7,11 +7,20 @@ Precedence, highest first: keyword arguments, environment, the TOML file named b
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -32,8 +41,58 @@ def _config_file() -> Path | None:
     return default if default.is_file() else None
 
 
+class SipRegistration(BaseModel):
+    """One account to register to a PBX or carrier (``sip_register``); read from
+    ``sip:USER:PASSWORD@HOST[:PORT][;transport=udp|tcp][;expires=S][;auth_user=U]
+    [;contact_user=N]`` (user and password %-escaped)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True)
+
+    user: str = Field(min_length=1)
+    password: SecretStr | None = None
+    host: str = Field(min_length=1)
+    port: int = Field(default=5060, ge=1, le=65535)
+    transport: Literal["udp", "tcp"] = "udp"
+    expires: int = Field(default=300, ge=1, le=86400)
+    auth_user: str | None = None  # the digest username, when it is not the AOR's user
+    contact_user: str | None = None  # the user of our Contact (the number INVITEs name)
+
+    @property
+    def aor(self) -> str:
+        return f"sip:{self.user}@{self.host}"
+
+    def __str__(self) -> str:  # never the password
+        return f"{self.aor} via {self.transport}:{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> SipRegistration:
+        from urllib.parse import unquote
+
+        head, *raw_params = text.strip().split(";")
+        scheme, colon, rest = head.partition(":")
+        userinfo, at, hostport = rest.rpartition("@")
+        if scheme.lower() != "sip" or not colon or not at:
+            raise ValueError("a registration is sip:USER:PASSWORD@HOST[:PORT][;params]")
+        user, _, password = userinfo.partition(":")
+        host, _, port = hostport.partition(":")
+        fields: dict[str, Any] = {"user": unquote(user), "host": host}
+        if password:
+            fields["password"] = unquote(password)
+        if port:
+            fields["port"] = port
+        for item in raw_params:
+            name, _, value = item.partition("=")
+            if name not in ("transport", "expires", "auth_user", "contact_user") or not value:
+                raise ValueError(f"unknown registration parameter {name!r}")
+            fields[name] = unquote(value)
+        return cls.model_validate(fields)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CALLWRIGHT_", extra="ignore")
+    # Inputs stay out of validation errors: several fields carry secrets (sip_register).
+    model_config = SettingsConfigDict(
+        env_prefix="CALLWRIGHT_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(
         default=Path("./var"), description="Where the store, keys and recordings live."
@@ -95,6 +154,28 @@ class Settings(BaseSettings):
     )
     sip_ring_seconds: float = Field(
         default=0.0, ge=0, le=60, description="Ring (180) this long before answering."
+    )
+    answering_machine_greeting_ms: int = Field(
+        default=3000,
+        ge=500,
+        le=10_000,
+        description="Answering-machine detection: a greeting this long (no 800 ms pause) "
+        "is a voicemail's.",
+    )
+    answering_max_ms: int = Field(
+        default=5000,
+        ge=1000,
+        le=30_000,
+        description="Answering-machine detection: undecided this long after the answer, "
+        "answered_by is unknown.",
+    )
+    # Secret as a whole: each entry holds a password, and a validation error must not
+    # echo it (see ``sip_registrations`` for the parsed form).
+    sip_register: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Accounts to register to (a PBX, a carrier), kept registered while "
+        "serving: sip:USER:PASSWORD@HOST[:PORT][;transport=udp|tcp][;expires=300]"
+        "[;auth_user=U][;contact_user=N], several separated by spaces, or a JSON list.",
     )
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -203,6 +284,39 @@ class Settings(BaseSettings):
             if not 0 <= int(port) <= 65535:
                 raise ValueError(f"{item!r}: the port must be 0-65535")
         return ",".join(items)
+
+    @field_validator("sip_register", mode="before")
+    @classmethod
+    def _sip_register_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("sip_register is not a JSON list") from None
+            return text.split()
+        return value
+
+    @field_validator("sip_register")
+    @classmethod
+    def _sip_register(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for index, entry in enumerate(value, 1):
+            try:
+                SipRegistration.parse(entry.get_secret_value())
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                    for e in exc.errors(include_input=False, include_url=False)
+                )
+                raise ValueError(f"sip_register entry {index}: {problems}") from None
+            except ValueError as exc:
+                raise ValueError(f"sip_register entry {index}: {exc}") from None
+        return value
+
+    @property
+    def sip_registrations(self) -> list[SipRegistration]:
+        return [SipRegistration.parse(entry.get_secret_value()) for entry in self.sip_register]
 
     @field_validator("rtp_ports")
     @classmethod

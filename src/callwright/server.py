@@ -28,12 +28,14 @@ from callwright.dispatch.inbound import InboundCalls
 from callwright.dispatch.sandbox import SandboxTransport
 from callwright.dispatch.sip import RtpTotals, SipTransport
 from callwright.dispatch.transport import Transport
+from callwright.media.answering import AnsweringConfig
 from callwright.providers.openai_llm import llm_from_settings
 from callwright.providers.speech.registry import speech_from_settings
 from callwright.store import crypto, keys, pathways, recordings
 from callwright.store.call_cache import CallCache
 from callwright.store.db import Database
 from callwright.store.migrate import upgrade_async
+from callwright.telephony.registration import Registrations, Target
 from callwright.telephony.sip_ua import UserAgent
 from callwright.webhooks.worker import DeliveryWorker
 
@@ -148,6 +150,10 @@ async def running_services(
             services.recordings,
             services.llm,
             public_url=settings.effective_public_url,
+            answering=AnsweringConfig(
+                machine_greeting_ms=settings.answering_machine_greeting_ms,
+                max_ms=settings.answering_max_ms,
+            ),
         )
         unwatch = services.call_cache.watch(db.session_class)
         deliveries = DeliveryWorker.from_settings(settings, db, clock, box)
@@ -212,6 +218,22 @@ class SipSide:
         self.transport = SipTransport(
             self.ua, services.db, services.box, services.runner.run_call, rtp=self.rtp
         )
+        self.registrations = Registrations(
+            self.ua,
+            [
+                Target(
+                    user=r.user,
+                    host=r.host,
+                    port=r.port,
+                    transport=r.transport,
+                    password=r.password.get_secret_value() if r.password else None,
+                    auth_user=r.auth_user,
+                    expires=r.expires,
+                    contact_user=r.contact_user,
+                )
+                for r in settings.sip_registrations
+            ],
+        )
         self._unwatch: Callable[[], None] | None = None
 
     def snapshot(self) -> SipSnapshot:
@@ -221,6 +243,7 @@ class SipSide:
             rtp=self.rtp.snapshot(live),
             inbound=self.inbound.stats.as_dict(),
             live_calls=len(live),
+            registrations=self.registrations.snapshot(),
         )
 
     async def start(self) -> None:
@@ -231,10 +254,12 @@ class SipSide:
             "sip.listening",
             extra={"listen": self.ua.sockets.udp_address or self.ua.sockets.tcp_address},
         )
+        self.registrations.start()
 
     async def close(self) -> None:
         if self._unwatch is not None:
             self._unwatch()
+        await self.registrations.close()  # un-REGISTER while the UA still runs
         await self.ua.close()
         await self.inbound.close()
 

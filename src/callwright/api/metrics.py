@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -78,6 +78,9 @@ class SipSnapshot:
     rtp: dict[str, int]  # telephony.rtp_session.RtpStats, summed over calls
     inbound: dict[str, int]  # dispatch.inbound.InboundStats
     live_calls: int
+    # telephony.registration.Registrations.snapshot: per AOR, registered (0/1),
+    # registrations and failures.
+    registrations: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 # Dropped input, by kind: the SIP messages and RTP packets that never reach a call.
@@ -138,3 +141,30 @@ class SipCollector(Collector):
         digits.add_metric(["received"], snap.rtp.get("digits_in", 0))
         digits.add_metric(["sent"], snap.rtp.get("digits_out", 0))
         yield digits
+        if snap.registrations:
+            yield from _registration_metrics(snap.registrations)
+
+
+def _registration_metrics(found: dict[str, dict[str, int]]) -> Iterator[Metric]:
+    registered = GaugeMetricFamily(
+        "callwright_sip_registered",
+        "Whether the registrar holds our binding (1) or not (0), by address of record",
+        labels=["aor"],
+    )
+    accepted = CounterMetricFamily(
+        "callwright_sip_registrations",
+        "REGISTERs the registrar accepted (first ones and refreshes), by address of record",
+        labels=["aor"],
+    )
+    failed = CounterMetricFamily(
+        "callwright_sip_registration_failures",
+        "Registration attempts that failed (refused, timed out), by address of record",
+        labels=["aor"],
+    )
+    for aor, stats in found.items():
+        registered.add_metric([aor], stats.get("registered", 0))
+        accepted.add_metric([aor], stats.get("registrations", 0))
+        failed.add_metric([aor], stats.get("failures", 0))
+    yield registered
+    yield accepted
+    yield failed

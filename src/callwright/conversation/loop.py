@@ -21,7 +21,9 @@ so a reply whose providers answer at once leaves on the very frame that ended th
 rather than 20 ms later.
 
 Agent actions (end the call, transfer, press digits) run once the speech before them
-has been played. Every transcript line and event goes to the ``CallSink`` when it
+has been played. A transfer runs in the frame loop itself (``conversation.transfers``):
+while it holds, briefs or bridges, it is the only reader of the port, and the loop
+either ends (handed over, or the caller left) or picks the conversation up again. Every transcript line and event goes to the ``CallSink`` when it
 happens. Closing the loop (hang-up, error, cancellation) cancels every task it started.
 """
 
@@ -51,12 +53,14 @@ from callwright.conversation.ports import (
     Pcm,
     PressDigits,
     ReplyItem,
+    ResumesAfterTransfer,
     Synthesizer,
     Transcriber,
     TranscriptLine,
     TransferTo,
     VoiceActivity,
 )
+from callwright.conversation.transfers import Transfers
 from callwright.conversation.turns import (
     CallerTurn,
     CheckBackchannel,
@@ -79,6 +83,8 @@ HEARD_SECONDS = 30  # caller audio kept for transcription (Whisper's window)
 # needs some speech before it is sure, and a soft onset ("hello") would be cut off.
 PREROLL_FRAMES = 300 // FRAME_MS
 RECORD_DRAIN_SECONDS = 30.0
+# Said when a transfer did not happen and the agent is back with the caller.
+TRANSFER_NOT_REACHED_LINE = "I'm sorry, I couldn't reach anyone right now."
 
 
 @dataclass(slots=True)
@@ -86,6 +92,7 @@ class LoopResult:
     ended_by: str  # "agent" | "caller" | "silence" | "max_duration" | "transfer" | "error"
     frames: int
     transferred_to: str | None = None
+    warm_transfer: dict[str, Any] | None = None  # the call's ``warm_transfer_call``
 
 
 @dataclass(slots=True)
@@ -152,6 +159,8 @@ class CallLoop:
         self._unanswered_from: int | None = None  # a turn cut short before any reply audio
         self._ending: str | None = None
         self._transferred_to: str | None = None
+        self._transfer: TransferTo | None = None  # requested, to run in the frame loop
+        self._warm_transfer: dict[str, Any] | None = None
         self.frames = 0  # caller frames processed == agent frames sent
         self._records: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -171,6 +180,8 @@ class CallLoop:
                     await self._keypress(event.digit)
                 elif isinstance(event, CallerAudio):
                     await self._tick(event.pcm)
+                if self._transfer is not None:
+                    await self._run_transfer(self._transfer)
                 if self._ending is not None:
                     ended_by = self._ending
                     break
@@ -190,7 +201,7 @@ class CallLoop:
         if ended_by in ("agent", "silence", "max_duration"):
             with contextlib.suppress(Exception):
                 await self.port.hang_up()
-        return LoopResult(ended_by, self.frames, self._transferred_to)
+        return LoopResult(ended_by, self.frames, self._transferred_to, self._warm_transfer)
 
     async def _tick(self, pcm: Pcm) -> None:
         index = self.frames
@@ -360,21 +371,36 @@ class CallLoop:
             self._note("call.end_requested", f"Agent ended the call ({action.reason})")
             self._ending = "agent"
         elif isinstance(action, TransferTo):
-            self._note("call.transfer", f"Transferring to {action.number}")
-            try:
-                await self.port.transfer(action.number)
-            except Exception as exc:  # the line refused (e.g. REFER declined): stay on
-                self._note(
-                    "call.transfer_failed",
-                    f"Transfer to {action.number} failed: {exc}",
-                    {"number": action.number},
-                )
-                return
-            self._transferred_to = action.number
-            self._ending = "transfer"
+            self._transfer = action
         elif isinstance(action, PressDigits):
             self._note("call.dtmf_sent", f"Agent pressed {action.digits}")
             await self.port.send_digits(action.digits)
+
+    async def _run_transfer(self, action: TransferTo) -> None:
+        self._transfer = None
+        self._interrupt()  # nothing the agent queued is heard across a transfer
+        kind = "warm" if action.warm is not None else "blind"
+        self._note(
+            "call.transfer",
+            f"Transferring to {action.number} ({kind})",
+            {"number": action.number, "kind": kind},
+        )
+        transfers = Transfers(self.port, self.tts, self._note)
+        if action.warm is not None:
+            outcome = await transfers.warm(action.number, action.warm)
+        else:
+            outcome = await transfers.blind(action.number)
+        if outcome.warm_record is not None:
+            self._warm_transfer = outcome.warm_record
+        if outcome.transferred:
+            self._transferred_to = action.number
+            self._ending = "transfer"
+        elif outcome.caller_gone:
+            self._ending = "caller"
+        else:
+            if isinstance(self.agent, ResumesAfterTransfer):
+                self.agent.transfer_failed(action.number)
+            self._start_reply("transfer_failed", _say(TRANSFER_NOT_REACHED_LINE))
 
     async def _keypress(self, digit: str) -> None:
         self._note("call.dtmf", f"Caller pressed {digit}", {"digit": digit})
@@ -477,3 +503,7 @@ class CallLoop:
         await asyncio.gather(*tasks, return_exceptions=True)
         if reply is not None:
             self._record_agent_line(reply, interrupted=True)
+
+
+async def _say(text: str) -> AsyncIterator[ReplyItem]:
+    yield text

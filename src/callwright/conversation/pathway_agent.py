@@ -20,11 +20,19 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from callwright.conversation.ports import EndCall, Note, PressDigits, ReplyItem, TransferTo
+from callwright.conversation.ports import (
+    EndCall,
+    Note,
+    PressDigits,
+    ReplyItem,
+    TransferTo,
+    WarmTransfer,
+)
+from callwright.conversation.transfers import make_brief
 from callwright.pathways.actions import (
     CodeResult,
     Decide,
@@ -239,6 +247,9 @@ class PathwayAgent:
         self.state = state
         self.history: list[ChatMessage] = []
         self._logged = len(state.log) if state is not None else 0
+        # The state before the step that asked for a transfer: where the conversation
+        # picks up if the transfer does not happen.
+        self._before_transfer: EngineState | None = None
 
     @property
     def node_id(self) -> str | None:
@@ -268,6 +279,11 @@ class PathwayAgent:
     def reprompt(self) -> AsyncIterator[ReplyItem]:
         return self._run(Silence(0.0, self.now()))
 
+    def transfer_failed(self, number: str) -> None:
+        if self._before_transfer is not None:
+            self.state, self._before_transfer = self._before_transfer, None
+            self._logged = len(self.state.log)
+
     # -- text chat ---------------------------------------------------------------------
     async def turn(self, caller_text: str | None) -> tuple[str, list[ReplyItem]]:
         """One chat turn: the agent's words joined, and the actions besides them."""
@@ -283,6 +299,7 @@ class PathwayAgent:
 
     # -- the driver --------------------------------------------------------------------
     async def _run(self, event: Event | None) -> AsyncIterator[ReplyItem]:
+        before = self.state
         if event is None or self.state is None:
             current = start(
                 self.doc,
@@ -320,6 +337,12 @@ class PathwayAgent:
                     async for item in self._transfer_pathway(action):
                         yield item
                     return
+                elif isinstance(action, Transfer):
+                    self._before_transfer = before
+                    if action.warm:
+                        yield await self._warm_transfer(action, action.warm)
+                    else:
+                        yield TransferTo(action.number)
                 else:
                     other = _reply_item(action)
                     if other is not None:
@@ -363,6 +386,33 @@ class PathwayAgent:
         )
         async for item in self._run(None):
             yield item
+
+    async def _warm_transfer(self, action: Transfer, fields: Mapping[str, Any]) -> TransferTo:
+        """The node's ``warmTransferFields`` as a warm transfer: the brief is the agent
+        prompt itself when static, else written from the conversation so far."""
+
+        def text(name: str) -> str | None:
+            value = fields.get(name)
+            return value.strip() or None if isinstance(value, str) else None
+
+        prompt = text("agentPrompt")
+        if prompt and fields.get("isAgentPromptStatic"):
+            brief = prompt
+        else:
+            llm = self.generator.llm if isinstance(self.generator, LLMGenerator) else None
+            brief = await make_brief(
+                self.history, self.current_variables(), instructions=prompt, llm=llm
+            )
+        custom_from = fields.get("useCustomFromNumber") is not False
+        return TransferTo(
+            action.number,
+            WarmTransfer(
+                brief=brief,
+                waiting_prompt=text("waitingPrompt"),
+                merge_prompt=text("mergeCallPrompt"),
+                from_number=text("fromNumber") if custom_from else None,
+            ),
+        )
 
     def _new_log(self) -> list[Note]:
         assert self.state is not None

@@ -9,9 +9,10 @@ the store implements ``CallSink``. Tests use small scripted versions of each.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,7 @@ class CallerHungUp:
 PortEvent = CallerAudio | Keypress | CallerHungUp
 
 
+@runtime_checkable
 class AudioPort(Protocol):
     """A live call's audio at ``sample_rate``. The transport delivers one caller frame
     every 20 ms (concealment or silence when nothing arrived) and the loop answers each
@@ -56,6 +58,32 @@ class AudioPort(Protocol):
     async def transfer(self, number: str) -> None: ...
 
     async def hang_up(self) -> None: ...
+
+
+class NotReached(Exception):
+    """A second call (a transfer target) was not answered: ``status`` is busy,
+    no-answer or failed."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@runtime_checkable
+class BridgingPort(AudioPort, Protocol):
+    """A port whose transport can call someone else and join the two calls in process
+    (cold transfer when the line refuses a blind transfer, warm transfer)."""
+
+    async def dial(
+        self, number: str, *, caller_id: str | None = None, stop: asyncio.Event | None = None
+    ) -> AudioPort:
+        """The answered call to ``number`` (``NotReached`` if it was not answered)."""
+        ...
+
+    async def bridge(self, other: AudioPort) -> str:
+        """Join this call and ``other`` until one hangs up ("caller" or "target": who
+        did), then hang up the other."""
+        ...
 
 
 # -- speech ------------------------------------------------------------------------------
@@ -82,8 +110,21 @@ class EndCall:
 
 
 @dataclass(frozen=True, slots=True)
+class WarmTransfer:
+    """How to hand the caller to a human: hold the caller (``waiting_prompt`` said,
+    then silence), call the target (from ``from_number``), tell the human ``brief``,
+    join the calls (``merge_prompt`` said to both first)."""
+
+    brief: str
+    waiting_prompt: str | None = None
+    merge_prompt: str | None = None
+    from_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TransferTo:
     number: str
+    warm: WarmTransfer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +156,14 @@ class Agent(Protocol):
     def keypress(self, digit: str) -> AsyncIterator[ReplyItem]: ...
 
     def reprompt(self) -> AsyncIterator[ReplyItem]: ...
+
+
+@runtime_checkable
+class ResumesAfterTransfer(Protocol):
+    """An agent that can pick the conversation up again when a transfer it asked for
+    did not happen (the pathway goes back to where it was before the transfer)."""
+
+    def transfer_failed(self, number: str) -> None: ...
 
 
 # -- the record --------------------------------------------------------------------------

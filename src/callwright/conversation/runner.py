@@ -7,11 +7,18 @@ its parameters (``interruption_threshold``, ``block_interruptions``, ``max_durat
 ``wait_for_greeting``), a recorder when ``record`` is set, and the store sink; runs the
 loop; then stores the recording and the summary. The status transitions stay with the
 caller (dispatch), which knows how the line ended.
+
+An outbound call that asks for answering-machine detection (``answered_by_enabled``,
+``voicemail``...) is screened first (``conversation.answering``): ``answered_by`` is
+stored as soon as it is known, and a voicemail may end the call (hung up, or a message
+left) before any conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable
@@ -21,11 +28,24 @@ from callwright.clock import Clock
 from callwright.conversation.adapters import DetectorActivity, SpeechSynthesizer, SpeechTranscriber
 from callwright.conversation.aftercall import finish_record
 from callwright.conversation.agents import AgentFactory
+from callwright.conversation.answering import (
+    Outcome,
+    ResumedPort,
+    Screened,
+    Screener,
+    ScreeningPolicy,
+    ShiftableRecorder,
+    ShiftedSink,
+    greeting_line,
+    message_line,
+)
 from callwright.conversation.loop import CallLoop, LoopResult
-from callwright.conversation.ports import Agent, AudioPort
+from callwright.conversation.ports import Agent, AudioPort, CallSink
 from callwright.conversation.turns import TurnConfig
+from callwright.media.answering import AnsweringConfig, Decision
+from callwright.media.frames import FRAME_MS, samples_per_frame
 from callwright.media.recorder import CallRecorder
-from callwright.pathways.templating import CallContext
+from callwright.pathways.templating import CallContext, builtin_variables, render
 from callwright.providers.llm import LLM
 from callwright.providers.speech.base import UnknownVoice
 from callwright.providers.speech.registry import SpeechProviders
@@ -36,6 +56,13 @@ from callwright.store.models import Call
 from callwright.store.recordings import RecordingStore
 
 log = logging.getLogger("callwright.conversation")
+
+# How a call that screening ended ended (``LoopResult.ended_by``).
+SCREEN_ENDINGS: dict[Outcome, str] = {
+    "hung_up": "voicemail",
+    "voicemail_left": "voicemail_left",
+    "caller_hung_up": "caller",
+}
 
 
 class SpeechLoader:
@@ -68,6 +95,7 @@ class ConversationRunner:
         llm: LLM | None,
         *,
         public_url: str,
+        answering: AnsweringConfig | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -76,6 +104,7 @@ class ConversationRunner:
         self.recordings = recordings
         self.llm = llm
         self.public_url = public_url.rstrip("/")
+        self.answering = answering  # detection settings; the defaults at the port's rate
 
     async def run_call(self, port: AudioPort, call_id: str) -> LoopResult:
         async with self.db.session() as session:
@@ -86,6 +115,7 @@ class ConversationRunner:
             org_id = call.org_id
             variables = {**(params.get("request_data") or {}), **dict(call.variables)}
             context = _context(call, params)
+            policy = ScreeningPolicy.for_call(params, inbound=call.inbound)
             document: dict[str, Any] | None = None
             if call.pathway_id:
                 document, _ = await pathways.document_for(
@@ -120,30 +150,100 @@ class ConversationRunner:
         # The recording spills to a temporary file as it grows: a live call keeps a few
         # seconds of audio in memory, however long it lasts.
         spill = tempfile.TemporaryFile() if params.get("record") else None  # noqa: SIM115
-        recorder = CallRecorder(port.sample_rate, spill=spill) if spill is not None else None
-        loop = CallLoop(
-            port,
-            agent,
-            stt=SpeechTranscriber(speech.stt, language=_language(params)),
-            tts=SpeechSynthesizer(backend, voice_id),
-            vad=DetectorActivity(speech.vad.detector(), port.sample_rate),
-            sink=sink,
-            turns=TurnConfig.for_call(
-                interruption_threshold=params.get("interruption_threshold"),
-                interruptibility=params.get("interruptibility"),
-                block_interruptions=bool(params.get("block_interruptions")),
-                max_duration_minutes=float(params.get("max_duration") or 30),
-            ),
-            wait_for_greeting=bool(params.get("wait_for_greeting")),
-            recorder=recorder,
-        )
+        recorder = ShiftableRecorder(port.sample_rate, spill=spill) if spill is not None else None
+        stt = SpeechTranscriber(speech.stt, language=_language(params))
+        tts = SpeechSynthesizer(backend, voice_id)
+        wait_for_greeting = bool(params.get("wait_for_greeting"))
+        loop_port: AudioPort = port
+        loop_sink: CallSink = sink
+        screened: Screened | None = None
+        first_line: asyncio.Task[None] | None = None
         try:
+            if policy is not None:
+                events = aiter(port.events())
+                if policy.message:
+                    values = {**builtin_variables(context, self.clock.now()), **variables}
+                    policy = dataclasses.replace(policy, message=render(policy.message, values))
+                screener = Screener(
+                    port,
+                    events,
+                    policy,
+                    vad=DetectorActivity(speech.vad.detector(), port.sample_rate),
+                    tts=tts,
+                    sink=sink,
+                    on_decision=lambda decision: self._answered_by(call_id, decision),
+                    recorder=recorder,
+                    config=dataclasses.replace(
+                        self.answering or AnsweringConfig(), sample_rate=port.sample_rate
+                    ),
+                )
+                screened = await self._screen(screener, call_id, sink)
+                if screened is None or screened.outcome != "converse":
+                    if screened is not None:
+                        await greeting_line(screened, stt, sink, port.sample_rate)
+                        await message_line(screened, policy.message or "", sink)
+                    ending = "error" if screened is None else SCREEN_ENDINGS[screened.outcome]
+                    result = LoopResult(ending, screener.frames)
+                    await self._after(call_id, org_id, result, recorder)
+                    return result
+                # The conversation reads on where screening stopped; its lines and its
+                # recording come after screening's on the call's timeline.
+                loop_port = ResumedPort(port, events, screened.pending)
+                first_line = asyncio.create_task(
+                    greeting_line(screened, stt, sink, port.sample_rate), name="screened-greeting"
+                )
+                loop_sink = ShiftedSink(sink, screened.frames * FRAME_MS, first_line)
+                if recorder is not None:
+                    recorder.shift = screened.frames * samples_per_frame(port.sample_rate)
+                if screened.answered_by == "human":
+                    wait_for_greeting = False  # the greeting was theirs: it is the agent's turn
+            loop = CallLoop(
+                loop_port,
+                agent,
+                stt=stt,
+                tts=tts,
+                vad=DetectorActivity(speech.vad.detector(), port.sample_rate),
+                sink=loop_sink,
+                turns=TurnConfig.for_call(
+                    interruption_threshold=params.get("interruption_threshold"),
+                    interruptibility=params.get("interruptibility"),
+                    block_interruptions=bool(params.get("block_interruptions")),
+                    max_duration_minutes=float(params.get("max_duration") or 30),
+                ),
+                wait_for_greeting=wait_for_greeting,
+                recorder=recorder,
+            )
             result = await loop.run()
+            if screened is not None:
+                result = dataclasses.replace(result, frames=screened.frames + result.frames)
             await self._after(call_id, org_id, result, recorder)
         finally:
+            if first_line is not None and not first_line.done():
+                first_line.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await first_line
             if spill is not None:
                 spill.close()
         return result
+
+    async def _screen(self, screener: Screener, call_id: str, sink: CallSink) -> Screened | None:
+        """Screening's result; None if it failed (recorded, as a failed loop would be)."""
+        try:
+            screened = await screener.run()
+        except Exception as exc:
+            log.exception("answering detection failed")
+            await sink.event("call.screening_failed", f"Answering detection failed: {exc}")
+            return None
+        if screened.decision is None:  # the line hung up before anything was decided
+            await self._answered_by(call_id, None)
+        return screened
+
+    async def _answered_by(self, call_id: str, decision: Decision | None) -> None:
+        """Store who answered as soon as it is known (the call is still live)."""
+        async with self.db.transaction() as session:
+            call = await calls.lock_call(session, call_id)
+            if call is not None:
+                call.answered_by = decision.answered_by if decision is not None else "unknown"
 
     async def _after(
         self, call_id: str, org_id: str, result: LoopResult, recorder: CallRecorder | None
@@ -155,6 +255,8 @@ class ConversationRunner:
                 if result.transferred_to:
                     call.transferred_to = result.transferred_to
                     call.transferred_at = self.clock.now()
+                if result.warm_transfer is not None:
+                    call.warm_transfer_call = result.warm_transfer
         if recorder is not None and recorder.num_samples:
             wav = await asyncio.to_thread(recorder.stereo_wav)
             url = f"{self.public_url}/v1/recordings/{call_id}"

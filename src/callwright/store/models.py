@@ -108,6 +108,8 @@ class Call(Base):
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     transferred_to: Mapped[str | None] = mapped_column(String(64))
     transferred_at: Mapped[datetime | None]
+    # ``{state, proxy_agent_calls: [...]}`` once a warm transfer was attempted.
+    warm_transfer_call: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_calls_org_created", "org_id", "created_at"),

@@ -70,7 +70,7 @@ def call_object(call: Call, *, with_transcripts: bool = True) -> dict[str, Any]:
         "transferred_at": iso(call.transferred_at),
         "pre_transfer_duration": None,
         "post_transfer_duration": None,
-        "warm_transfer_call": None,
+        "warm_transfer_call": call.warm_transfer_call,
         "is_proxy_agent_call": False,
         "is_canary": None,
         "endpoint_url": None,

@@ -5,7 +5,9 @@
 media events of ``telephony.rtp_session`` (``CallerFrame``, ``CallerDigit``,
 ``CallEnded``), which the composition root maps onto the conversation's port events.
 Hanging up sends BYE; ``transfer`` sends REFER (RFC 3515) and leaves the call once the
-transferee reports success. The dialog work itself is the user agent's.
+transferee reports success. The dialog work itself is the user agent's. A ``Dialer``
+(set on the user agent by whoever owns the trunks) places calls on a live call's behalf:
+the second leg of a cold or warm transfer.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from callwright.media.frames import Int16Array
 from callwright.telephony.rtp_session import MediaEvent, RtpSession
@@ -70,6 +72,21 @@ class TransferFailed(Exception):
     """The peer refused our REFER or the transfer did not complete."""
 
 
+class Dialer(Protocol):
+    """Calls ``number`` for ``call`` (a transfer target) the way its owner places
+    outbound calls; the answered call, or ``DialFailed``."""
+
+    async def __call__(
+        self,
+        call: SipCall,
+        number: str,
+        *,
+        caller_id: str | None,
+        ring_timeout: float,
+        stop: asyncio.Event | None,
+    ) -> SipCall: ...
+
+
 def user_part(uri: Uri) -> str:
     """The number or user a URI names (``sip:+1555@h`` -> ``+1555``)."""
     if isinstance(uri, SipUri):
@@ -108,6 +125,8 @@ class SipCall:
         self.end_reason: str | None = None
         self.ended_by: Literal["local", "remote"] | None = None
         self.refer_status: asyncio.Queue[int] = asyncio.Queue()
+        # Who called whom, for an inbound call (whose org a transfer dials through).
+        self.info: InboundCall | None = None
 
     def __repr__(self) -> str:
         return f"<SipCall {self.direction} {self.call_id} ended={self.ended.is_set()}>"

@@ -84,6 +84,7 @@ from callwright.telephony.sip.transaction import (
 from callwright.telephony.sip.uri import SipUri
 from callwright.telephony.sip.validate import UA_METHODS, check_request, check_response
 from callwright.telephony.sip_call import (
+    Dialer,
     DialFailed,
     DialStatus,
     DialTarget,
@@ -158,6 +159,8 @@ class UserAgent:
         self.retry_after = retry_after
         self.ring_seconds = ring_seconds
         self.transfer_seconds = transfer_seconds
+        # How a live call reaches a transfer target (the trunks' owner sets it).
+        self.dialer: Dialer | None = None
         self.user = user
         self.layer = TransactionLayer(timers or Timers())
         self.dialogs = Dialogs()
@@ -437,6 +440,7 @@ class UserAgent:
             peer=txn.peer,
             transport=info.transport,
         )
+        call.info = info
         self.calls[request.call_id] = call
         self.stats.calls_in += 1
         tag = new_tag()
@@ -652,14 +656,9 @@ class UserAgent:
         if response is None or response.status >= 300:
             status = "no answer" if response is None else str(response.status)
             raise TransferFailed(f"REFER refused ({status})")
-        try:
-            async with asyncio.timeout(within):
-                while True:
-                    status_code = await call.refer_status.get()
-                    if status_code >= 200:
-                        break
-        except TimeoutError:
-            raise TransferFailed("the transfer did not complete in time") from None
+        status_code = await _refer_outcome(call, within)
+        if status_code is None:
+            return  # the transferee left us once it had the REFER: their part is done
         if status_code >= 300:
             raise TransferFailed(f"the transfer target answered {status_code}")
         await self.hang_up(call)
@@ -865,6 +864,39 @@ class UserAgent:
                 if response.status >= 200 and response.cseq.method != "INVITE":
                     self._waiters.pop(txn, None)
 
+    # -- requests outside a dialog (REGISTER): used by telephony.registration -------------
+    # One block, public names only: the registration client builds its requests with
+    # these and sends them through the same transaction layer as everything else.
+    def local_via(self, transport: TransportName) -> Via:
+        """Our Via (advertised host, listening port, ``rport``) for ``transport``."""
+        return self._via(transport)
+
+    def local_contact(self, transport: TransportName, user: str | None = None) -> NameAddr:
+        """Our Contact for ``transport``, naming ``user`` (default: the UA's user)."""
+        contact = self._contact(transport)
+        uri = contact.uri
+        assert isinstance(uri, SipUri)
+        return NameAddr(SipUri(uri.host, user or self.user, None, uri.port, uri.params))
+
+    async def resolve(self, host: str, port: int) -> Address:
+        """``host`` (a name or an address) and ``port`` as an address to send to."""
+        return await self._resolve(host, port)
+
+    async def request(
+        self, request: Request, peer: Address, transport: TransportName = "udp"
+    ) -> Response | None:
+        """Send a non-INVITE ``request`` outside any dialog through a client transaction;
+        its final response, or ``None`` when the transaction timed out (Timer F)."""
+        if request.method == "INVITE":
+            raise ValueError("INVITE goes through dial")
+        if transport == "tcp":
+            await self.sockets.connect(peer)
+        _, queue = self._request(request, peer, transport)
+        response = await queue.get()
+        while response is not None and response.status < 200:
+            response = await queue.get()
+        return response
+
 
 def _dial_status(status: int) -> DialStatus:
     if status in BUSY:
@@ -872,6 +904,26 @@ def _dial_status(status: int) -> DialStatus:
     if status in NO_ANSWER:
         return "no-answer"
     return "failed"
+
+
+async def _refer_outcome(call: SipCall, within: float) -> int | None:
+    """The final status the NOTIFYs report for our REFER; None if the transferee hung up
+    on us first (``TransferFailed`` if neither happens in time)."""
+    ended = asyncio.ensure_future(call.ended.wait())
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                notified = asyncio.ensure_future(call.refer_status.get())
+                await asyncio.wait({notified, ended}, return_when=asyncio.FIRST_COMPLETED)
+                if not notified.done():
+                    notified.cancel()
+                    return None
+                if (status := notified.result()) >= 200:
+                    return status
+    except TimeoutError:
+        raise TransferFailed("the transfer did not complete in time") from None
+    finally:
+        ended.cancel()
 
 
 def _sipfrag_status(body: bytes) -> int:
