@@ -177,6 +177,12 @@ class Settings(BaseSettings):
         "serving: sip:USER:PASSWORD@HOST[:PORT][;transport=udp|tcp][;expires=300]"
         "[;auth_user=U][;contact_user=N], several separated by spaces, or a JSON list.",
     )
+    sip_trunk_sync_seconds: float = Field(
+        default=15.0,
+        ge=0.2,
+        description="How often the SIP side reads the trunks with auth_mode register "
+        "(any org) and starts, changes or stops their registrations to match.",
+    )
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     call_cache_seconds: float = Field(

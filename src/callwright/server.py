@@ -28,6 +28,7 @@ from callwright.dispatch.inbound import InboundCalls
 from callwright.dispatch.sandbox import SandboxTransport
 from callwright.dispatch.sip import RtpTotals, SipTransport
 from callwright.dispatch.transport import Transport
+from callwright.dispatch.trunk_registrations import TrunkRegistrations
 from callwright.media.answering import AnsweringConfig
 from callwright.providers.openai_llm import llm_from_settings
 from callwright.providers.speech.registry import speech_from_settings
@@ -234,6 +235,13 @@ class SipSide:
                 for r in settings.sip_registrations
             ],
         )
+        # The API's auth_mode register trunks: one registration each, kept in step.
+        self.trunk_registrations = TrunkRegistrations(
+            services.db,
+            services.box,
+            lambda target: Registrations(self.ua, [target]),
+            interval=settings.sip_trunk_sync_seconds,
+        )
         self._unwatch: Callable[[], None] | None = None
 
     def snapshot(self) -> SipSnapshot:
@@ -243,7 +251,7 @@ class SipSide:
             rtp=self.rtp.snapshot(live),
             inbound=self.inbound.stats.as_dict(),
             live_calls=len(live),
-            registrations=self.registrations.snapshot(),
+            registrations=self.registrations.snapshot() | self.trunk_registrations.snapshot(),
         )
 
     async def start(self) -> None:
@@ -255,11 +263,13 @@ class SipSide:
             extra={"listen": self.ua.sockets.udp_address or self.ua.sockets.tcp_address},
         )
         self.registrations.start()
+        self.trunk_registrations.start()
 
     async def close(self) -> None:
         if self._unwatch is not None:
             self._unwatch()
-        await self.registrations.close()  # un-REGISTER while the UA still runs
+        # un-REGISTER while the UA still runs
+        await asyncio.gather(self.registrations.close(), self.trunk_registrations.close())
         await self.ua.close()
         await self.inbound.close()
 
