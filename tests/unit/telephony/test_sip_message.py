@@ -344,3 +344,82 @@ def test_stream_framer_bounds_the_header_section() -> None:
     with pytest.raises(SipParseError, match="too large"):
         for _ in range(100):
             framer.feed(b"X-Filler: " + b"a" * 50 + b"\r\n")
+
+
+# ------------------------------------------------ memos of repeated text (message.py)
+
+
+def _clear_memos() -> None:
+    from callwright.telephony.sip import headers, message, uri
+
+    for memo in (
+        message._LINES,
+        message._FIELD_NAMES,
+        message._REQUEST_LINES,
+        message._STATUS_LINES,
+        headers._UNTAGGED,
+        headers._SENT_BY,
+        uri._MEMO,
+    ):
+        memo.clear()
+
+
+def _fields(msg: Request | Response) -> tuple[object, ...]:
+    return (
+        list(msg.headers),
+        repr(msg.vias),
+        repr(msg.from_),
+        repr(msg.to),
+        msg.call_id,
+        msg.cseq,
+        repr(msg.contacts),
+        repr(msg.record_route),
+        msg.max_forwards,
+        msg.content_type,
+        msg.body,
+    )
+
+
+@pytest.mark.parametrize("data", [INVITE, OPTIONS, RINGING])
+def test_remembered_text_parses_as_fresh_text(data: bytes) -> None:
+    _clear_memos()
+    fresh = parse(data)
+    again = parse(data)  # every memo warm now
+    assert _fields(again) == _fields(fresh)
+    assert again.serialize() == fresh.serialize()
+
+
+def test_tag_split_gives_the_whole_value_parse() -> None:
+    _clear_memos()
+    base = "BYE sip:b@h.example SIP/2.0\nVia: SIP/2.0/UDP h1.example;branch=z9hG4bKa\n"
+    tail = "To: <sip:b@h.example>\nCall-ID: t1\nCSeq: 2 BYE\nContent-Length: 0\n\n"
+    quoted = request(crlf(base + 'From: "a;tag=b" <sip:a@h.example>;tag=c\n' + tail))
+    assert quoted.from_.display == "a;tag=b" and quoted.from_.tag == "c"
+    # The untagged part is remembered from the first message; the second repeats the tag.
+    request(crlf(base + "From: <sip:a@h.example>;x=1;tag=1\n" + tail))
+    with pytest.raises(SipParseError, match="repeated"):
+        parse(crlf(base + "From: <sip:a@h.example>;x=1;tag=1;tag=2\n" + tail))
+    spaced = request(crlf(base + "From: <sip:a@h.example> ;tag=7\n" + tail))
+    assert spaced.from_.tag == "7" and spaced.from_.params == {"tag": "7"}
+
+
+def test_a_line_seen_clean_is_still_checked_for_bare_cr_and_controls() -> None:
+    _clear_memos()
+    request(INVITE)
+    for bad in (b"Max-Forwards: 70\r", b"Max-Forwards: 7\n0", b"Max-Forwards: 7\x010"):
+        with pytest.raises(SipParseError):
+            parse(INVITE.replace(b"Max-Forwards: 70", bad))
+    with pytest.raises(SipParseError):
+        parse(
+            INVITE.replace(b"INVITE sip:agent@192.0.2.1:5060 SIP/2.0", b"INVITE sip:a\rb SIP/2.0")
+        )
+
+
+def test_via_sent_by_remembered_but_parameters_checked_each_time() -> None:
+    _clear_memos()
+    request(INVITE)
+    for params in (b";branch", b";branch=z9hG4bK1;received=nothost", b";rport=99999"):
+        with pytest.raises(SipParseError):
+            _ = request(INVITE.replace(b";branch=z9hG4bK776asdhds;rport", params)).top_via
+    with pytest.raises(SipParseError):
+        parse(INVITE.replace(b"192.0.2.10:5062;branch", b"192.0.2.10:5062x;branch"))

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 from callwright.telephony.sip._syntax import (
@@ -309,8 +310,34 @@ def parse_route_list(value: str) -> tuple[NameAddr, ...]:
     )
 
 
+# From and To of one peer differ only by their tag from call to call: the part before
+# the tag is parsed once and remembered (parsed values are immutable, so sharing them is
+# safe; the memo starts over when full).
+_UNTAGGED: dict[str, NameAddr] = {}
+_UNTAGGED_SIZE = 2048
+_TAG_PARAM = ";tag="
+
+
 def parse_single_name_addr(value: str) -> tuple[NameAddr]:
-    return (parse_name_addr(value),)
+    """A From or To value.
+
+    A value ending in ``;tag=<token>`` is parsed as the text before it plus that tag:
+    the same result, since a trailing token cannot close a quote or bracket opened
+    earlier, so in any value that parses those last characters are the last parameter.
+    """
+    head, sep, tag = value.rpartition(_TAG_PARAM)
+    if not sep or not head or head[-1] in " \t" or _TOKEN_FULL.fullmatch(tag) is None:
+        return (parse_name_addr(value),)
+    base = _UNTAGGED.get(head)
+    if base is None:
+        base = parse_name_addr(head)
+        if len(head) <= 256:
+            if len(_UNTAGGED) >= _UNTAGGED_SIZE:
+                _UNTAGGED.clear()
+            _UNTAGGED[head] = base
+    if "tag" in base.params:
+        raise SipParseError("repeated parameter 'tag'")
+    return (NameAddr(base.uri, base.display, MappingProxyType({**base.params, "tag": tag})),)
 
 
 # ------------------------------------------------------------------------------ Contact
@@ -402,19 +429,47 @@ def parse_via_list(value: str) -> tuple[Via, ...]:
     return tuple(_parse_via(item) for item in split_list(value, "Via"))
 
 
+# A peer's Vias differ only by their parameters (the branch) from one request to the
+# next: what comes before them is parsed once and remembered, bounded like the others.
+_SENT_BY: dict[str, tuple[str, str, int | None, str, int]] = {}
+_SENT_BY_SIZE = 1024
+
+
 def _parse_via(item: str) -> Via:
-    m = _VIA.match(item)
-    if m is None:
+    semi = item.find(";")
+    head = item if semi < 0 else item[:semi]
+    sent = _SENT_BY.get(head)
+    if sent is None:
+        sent = _parse_sent_by(head)
+        if len(head) <= 256:
+            if len(_SENT_BY) >= _SENT_BY_SIZE:
+                _SENT_BY.clear()
+            _SENT_BY[head] = sent
+    transport, host, port, protocol, end = sent
+    params = parse_params(item, end, "Via")
+    # get(key, "") tells "absent" ("") from "present without a value" (None).
+    branch = params.get("branch", "")
+    if branch is None or (branch and _TOKEN_FULL.fullmatch(branch) is None):
+        raise SipParseError("bad Via branch")
+    _check_via_params(params)
+    return Via(transport, host, port, params, protocol)
+
+
+def _parse_sent_by(head: str) -> tuple[str, str, int | None, str, int]:
+    """``protocol/transport host[:port]``, the text before the first ``;`` of a Via,
+    with where the parameters start (only whitespace may follow the port)."""
+    m = _VIA.match(head)
+    if m is None or head[m.end() :].strip(" \t"):
         raise SipParseError("bad Via")
     name, version, transport, host, port_text = m.groups()
     if host[0] == "[":
         check_host(host)
     port = None if port_text is None else parse_port(port_text)
-    params = parse_params(item, m.end(), "Via")
-    # get(key, "") tells "absent" ("") from "present without a value" (None).
-    branch = params.get("branch", "")
-    if branch is None or (branch and _TOKEN_FULL.fullmatch(branch) is None):
-        raise SipParseError("bad Via branch")
+    protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name.upper()}/{version}"
+    return transport.upper(), host, port, protocol, m.end()
+
+
+def _check_via_params(params: Params) -> None:
     received = params.get("received", "")
     if received != "":
         _check_ip(received)
@@ -426,8 +481,6 @@ def _parse_via(item: str) -> Via:
         parse_uint(ttl or "", "Via ttl", 255)
     if params.get("maddr", "") is None:
         raise SipParseError("Via maddr without a value")
-    protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name.upper()}/{version}"
-    return Via(transport.upper(), host, port, params, protocol)
 
 
 def _check_ip(text: str | None) -> None:

@@ -7,7 +7,9 @@ transaction and dialog layers read (Via, From, To, Call-ID, CSeq, Contact, Route
 Record-Route, Max-Forwards, Expires, Content-Length, Content-Type). Other fields are
 kept as text. Missing or repeated mandatory fields are not a parse error (RFC 4475
 treats them as semantic): the accessors raise ``SipParseError`` and
-``validate.check_request`` turns them into a 400.
+``validate.check_request`` turns them into a 400. Text that repeats from message to
+message (most header lines, start lines, a peer's Via sent-by and untagged From/To) is
+parsed once and remembered in bounded memos: the results are the same, only cheaper.
 
 Framing (RFC 3261 §18.3): over UDP, Content-Length wins and octets after the body are
 ignored; a missing Content-Length means the body is the rest of the datagram. Over a
@@ -17,9 +19,9 @@ stream, Content-Length is mandatory and ``StreamFramer`` cuts messages by it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from callwright.telephony.sip._syntax import TOKEN
 from callwright.telephony.sip.errors import SipParseError
@@ -100,21 +102,23 @@ _STATUS_LINE = re.compile(
 # Control characters are only legal inside a quoted-pair (intmeth.dat quotes a NUL);
 # CR and LF only as the CRLF pairs that end lines.
 _BAD_CTL = re.compile(r"(?<!\\)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
-_CTL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
-# Parsed values of the fields that repeat from message to message (a trunk's Contact,
-# To before the tag, CSeq "1 INVITE", Content-Type...), keyed by their text: parsing is a
-# pure function and parsed values are immutable, so sharing them is safe. Via and
-# Call-ID are unique per request and not worth remembering. Each memo is bounded by
-# starting over when full.
-_MEMO: dict[str, dict[str, tuple[Any, ...]]] = {
-    key: {} for key in CHECKED_PARSERS if key not in ("via", "call-id")
-}
-_MEMO_SIZE = 2048
-_HANDLERS = {key: (parser, _MEMO.get(key)) for key, parser in CHECKED_PARSERS.items()}
-# Names as most peers write them, looked up before lower-casing.
-_NAMES_AS_SENT = {canon: (key, canon) for key, canon in NAME_TABLE.values()}
-_EMPTY_CACHE: dict[str, tuple[Any, ...]] = {key: () for key in CHECKED_PARSERS}
+# Memos of what repeats from message to message, keyed by text. Parsing is a pure
+# function of that text and parsed values are immutable, so sharing them is safe; a
+# memo starts over when full. Header lines are remembered whole (name and parsed value
+# at once) unless they name this one call or transaction: Via, Call-ID, and a From or
+# To with a tag. The From and To parser has a memo of its own for the part before the
+# tag (headers.parse_single_name_addr).
+_LINES: dict[str, tuple[tuple[str, str, str], tuple[Any, ...] | None]] = {}
+_LINES_SIZE = 4096
+_PER_CALL = frozenset({"via", "call-id"})
+_Parser = Callable[[str], tuple[Any, ...]]
+_FIELD_NAMES: dict[str, tuple[str, str, _Parser | None]] = {}
+_TAGGED = frozenset({"from", "to"})
+_REQUEST_LINES: dict[str, tuple[str, Uri]] = {}
+_STATUS_LINES: dict[str, tuple[int, str]] = {}
+_START_LINES_SIZE = 1024
+_MEMO_TEXT_MAX = 256  # longer texts are parsed each time rather than held
 
 
 class _Fields:
@@ -130,26 +134,23 @@ class _Fields:
 
     @property
     def top_via(self) -> Via:
-        vias = self.vias
-        if not vias:
-            raise SipParseError("missing Via")
-        return vias[0]
+        return _first(self.headers, "via", parse_via_list, "Via")
 
     @property
     def from_(self) -> NameAddr:
-        return _single(self.headers.parsed_key("from", parse_single_name_addr), "From")
+        return _single(self.headers, "from", parse_single_name_addr, "From")
 
     @property
     def to(self) -> NameAddr:
-        return _single(self.headers.parsed_key("to", parse_single_name_addr), "To")
+        return _single(self.headers, "to", parse_single_name_addr, "To")
 
     @property
     def call_id(self) -> str:
-        return _single(self.headers.parsed_key("call-id", parse_call_id), "Call-ID")
+        return _single(self.headers, "call-id", parse_call_id, "Call-ID")
 
     @property
     def cseq(self) -> CSeq:
-        return _single(self.headers.parsed_key("cseq", parse_cseq), "CSeq")
+        return _single(self.headers, "cseq", parse_cseq, "CSeq")
 
     @property
     def contacts(self) -> tuple[Contact, ...]:
@@ -175,10 +176,24 @@ class _Fields:
         return values[0] if values else None
 
 
-def _single(values: tuple[T, ...], name: str) -> T:
+# The accessors the transaction layer calls for every message: the parsed value is
+# almost always in the cache already (parse() put it there).
+def _first(headers: Headers, key: str, parser: Callable[[str], tuple[T, ...]], name: str) -> T:
+    values = headers._cache.get(key)
+    if values is None:
+        values = headers.parsed_key(key, parser)
+    if not values:
+        raise SipParseError(f"missing {name}")
+    return cast(T, values[0])
+
+
+def _single(headers: Headers, key: str, parser: Callable[[str], tuple[T, ...]], name: str) -> T:
+    values = headers._cache.get(key)
+    if values is None:
+        values = headers.parsed_key(key, parser)
     if len(values) != 1:
         raise SipParseError(f"{'missing' if not values else 'repeated'} {name}")
-    return values[0]
+    return cast(T, values[0])
 
 
 @dataclass(slots=True)
@@ -212,15 +227,16 @@ Message = Request | Response
 
 def _serialize(start: str, headers: Headers, body: bytes) -> bytes:
     """Wire form; Content-Length always states the real body size."""
-    items = headers._items
-    lines = [start]
-    lines += [f"{name}: {value}" for key, name, value in items if key != "content-length"]
     length = f"Content-Length: {len(body)}"
-    for index, item in enumerate(items):
-        if item[0] == "content-length":
-            lines.insert(index + 1, length)  # where it was, and only once
-            break
-    else:
+    lines = [start]
+    placed = False
+    for key, name, value in headers._items:
+        if key != "content-length":
+            lines.append(f"{name}: {value}")
+        elif not placed:  # where it was, and only once
+            lines.append(length)
+            placed = True
+    if not placed:
         lines.append(length)
     lines.append("\r\n")
     return "\r\n".join(lines).encode() + body
@@ -235,16 +251,15 @@ def parse(data: bytes) -> Request | Response:
         head = data[:end].decode("utf-8")
     except UnicodeDecodeError:
         raise SipParseError("header section is not UTF-8") from None
-    # Cheap scan first; the exact rule (allowing a quoted-pair) only when it hits.
-    if _CTL.search(head) is not None and _BAD_CTL.search(head) is not None:
-        raise SipParseError("control character in the header section")
     first, _, fields = head.partition("\r\n")
-    if "\n" in first or "\r" in first:
-        raise SipParseError("bare CR or LF in the start line")
+    request_line = _REQUEST_LINES.get(first)
+    status_line = None if request_line is not None else _STATUS_LINES.get(first)
+    if request_line is None and status_line is None:
+        _check_controls(first)
     items, cache = _parse_fields(fields)
     headers = Headers._trusted(items, cache)
 
-    lengths = cache["content-length"]
+    lengths = cache.get("content-length", ())
     body_start = end + 4
     if len(lengths) > 1:
         raise SipParseError("repeated Content-Length")
@@ -256,13 +271,41 @@ def parse(data: bytes) -> Request | Response:
     else:
         body = data[body_start:]
 
-    if first[:4].upper() == "SIP/":
-        sm = _STATUS_LINE.fullmatch(first)
-        if sm is None:
-            raise SipParseError("bad Status-Line")
-        _check_version(sm.group(1))
-        return Response(int(sm.group(2)), sm.group(3), headers, body)
-    parts = first.split(" ")
+    if request_line is None and status_line is None:
+        if first[:4].upper() == "SIP/":
+            status_line = _parse_status_line(first)
+        else:
+            request_line = _parse_request_line(first)
+    if status_line is not None:
+        return Response(status_line[0], status_line[1], headers, body)
+    assert request_line is not None
+    method, uri = request_line
+    for cseq in cache.get("cseq", ()):
+        if cseq.method != method:
+            raise SipParseError("CSeq method does not match the request method")
+    return Request(method, uri, headers, body)
+
+
+def _check_controls(line: str) -> None:
+    """Refuse a control character outside a quoted-pair, or a CR or LF, in one line
+    (a start line, or a header line cut at CRLF: any CR or LF left in it is bare)."""
+    # Printable text has none (the cheap test); the exact rule only when it fails.
+    if not line.isprintable() and _BAD_CTL.search(line) is not None:
+        raise SipParseError("control character in the header section")
+
+
+def _parse_status_line(line: str) -> tuple[int, str]:
+    sm = _STATUS_LINE.fullmatch(line)
+    if sm is None:
+        raise SipParseError("bad Status-Line")
+    _check_version(sm.group(1))
+    parsed = (int(sm.group(2)), sm.group(3))
+    _remember(_STATUS_LINES, line, parsed, _START_LINES_SIZE)
+    return parsed
+
+
+def _parse_request_line(line: str) -> tuple[str, Uri]:
+    parts = line.split(" ")
     if len(parts) != 3:
         raise SipParseError("bad Request-Line")
     method, uri_text, version = parts
@@ -274,10 +317,17 @@ def parse(data: bytes) -> Request | Response:
     uri = parse_uri(uri_text)
     if isinstance(uri, SipUri) and uri.headers:
         raise SipParseError("headers in the Request-URI")
-    for cseq in cache["cseq"]:
-        if cseq.method != method:
-            raise SipParseError("CSeq method does not match the request method")
-    return Request(method, uri, headers, body)
+    parsed = (method, uri)
+    _remember(_REQUEST_LINES, line, parsed, _START_LINES_SIZE)
+    return parsed
+
+
+def _remember(memo: dict[str, T], text: str, value: T, size: int) -> None:
+    """Keep ``value`` for ``text`` unless the text is long (a bound on the memory)."""
+    if len(text) <= _MEMO_TEXT_MAX:
+        if len(memo) >= size:
+            memo.clear()
+        memo[text] = value
 
 
 def _check_version(version: str) -> None:
@@ -289,50 +339,59 @@ def _parse_fields(
     fields: str,
 ) -> tuple[list[tuple[str, str, str]], dict[str, tuple[Any, ...]]]:
     """Header fields (the text after the start line) as ``(key, name, value)`` triples,
-    with the checked fields parsed into ``cache``."""
+    with the checked fields parsed into a cache by key (absent fields have no entry)."""
     items: list[tuple[str, str, str]] = []
-    cache = dict(_EMPTY_CACHE)
+    cache: dict[str, tuple[Any, ...]] = {}
     if not fields:
         return items, cache
     if fields[0] in " \t":
         raise SipParseError("continuation line before any header field")
     if "\r\n " in fields or "\r\n\t" in fields:
         fields = _FOLD.sub(" ", fields)  # folded lines: CRLF + whitespace is one space
-    lines = fields.split("\r\n")
-    if fields.count("\r") != len(lines) - 1 or fields.count("\n") != len(lines) - 1:
-        raise SipParseError("bare CR or LF in the header section")
-    names = _NAMES_AS_SENT
-    handlers = _HANDLERS
-    for line in lines:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise SipParseError("header field without a colon")
-        value = value.strip(" \t")
-        known = names.get(name)
+    # A remembered line passed _check_controls (bare CR or LF included) when first seen.
+    remembered = _LINES
+    for line in fields.split("\r\n"):
+        known = remembered.get(line)
         if known is None:
-            name = name.rstrip(" \t")
-            known = NAME_TABLE.get(name.lower())
-            if known is None:
-                if _TOKEN_RE.fullmatch(name) is None:
-                    raise SipParseError("bad header field name")
-                known = (name.lower(), name)
-        key = known[0]
-        items.append((key, known[1], value))
-        handler = handlers.get(key)
-        if handler is None:
-            continue
-        parser, memo = handler
-        if memo is None:
-            parsed = parser(value)
-        elif value in memo:
-            parsed = memo[value]
-        else:
-            parsed = parser(value)
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            memo[value] = parsed
-        cache[key] = cache[key] + parsed if cache[key] else parsed
+            known = _parse_line(line)
+        item, parsed = known
+        items.append(item)
+        if parsed is not None:
+            key = item[0]
+            previous = cache.get(key)
+            cache[key] = previous + parsed if previous else parsed
     return items, cache
+
+
+def _parse_line(line: str) -> tuple[tuple[str, str, str], tuple[Any, ...] | None]:
+    """One unfolded header line: its ``(key, name, value)`` triple and, for a checked
+    field, its parsed value. Remembered in ``_LINES`` unless it names this call."""
+    _check_controls(line)
+    name, colon, value = line.partition(":")
+    if not colon:
+        raise SipParseError("header field without a colon")
+    key, canonical, parser = _FIELD_NAMES.get(name) or _field_name(name)
+    value = value.strip(" \t")
+    parsed = None if parser is None else parser(value)
+    result = ((key, canonical, value), parsed)
+    if key not in _PER_CALL and (
+        key not in _TAGGED or parsed is None or cast(NameAddr, parsed[0]).tag is None
+    ):
+        _remember(_LINES, line, result, _LINES_SIZE)
+    return result
+
+
+def _field_name(name: str) -> tuple[str, str, _Parser | None]:
+    """A field name as received: lookup key, canonical name and the checking parser."""
+    trimmed = name.rstrip(" \t")
+    known = NAME_TABLE.get(trimmed.lower())
+    if known is None:
+        if _TOKEN_RE.fullmatch(trimmed) is None:
+            raise SipParseError("bad header field name")
+        known = (trimmed.lower(), trimmed)
+    field = (known[0], known[1], CHECKED_PARSERS.get(known[0]))
+    _remember(_FIELD_NAMES, name, field, _LINES_SIZE)
+    return field
 
 
 class StreamFramer:

@@ -99,6 +99,17 @@ class State(Enum):
     TERMINATED = "terminated"
 
 
+# The state machines name states through these module constants: on Python 3.11 each
+# `State.X` lookup goes through EnumType's __getattr__ hook, several times the cost of a
+# global, and the matching path compares states many times per message.
+_CALLING = State.CALLING
+_TRYING = State.TRYING
+_PROCEEDING = State.PROCEEDING
+_ACCEPTED = State.ACCEPTED
+_COMPLETED = State.COMPLETED
+_CONFIRMED = State.CONFIRMED
+_TERMINATED = State.TERMINATED
+
 TransactionKey = tuple[str, ...]
 
 
@@ -134,7 +145,7 @@ class Transaction(ABC):
         self.reliable = reliable
         self.timers = timers
         self.key = key
-        self.state = State.TRYING
+        self.state = _TRYING
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
         self.scheduled: float | None = None  # the deadline TransactionLayer queued
@@ -144,7 +155,7 @@ class Transaction(ABC):
 
     @property
     def terminated(self) -> bool:
-        return self.state is State.TERMINATED
+        return self.state is _TERMINATED
 
     def next_deadline(self) -> float | None:
         return min(self._deadlines.values()) if self._deadlines else None
@@ -152,11 +163,12 @@ class Transaction(ABC):
     def on_timer(self, now: float) -> list[Effect]:
         """Fire every timer due at ``now``, earliest first."""
         effects: list[Effect] = []
-        while self._deadlines and not self.terminated:
-            name = min(self._deadlines, key=self._deadlines.__getitem__)
-            if self._deadlines[name] > now:
+        deadlines = self._deadlines
+        while deadlines and self.state is not _TERMINATED:
+            name = min(deadlines, key=deadlines.__getitem__)
+            if deadlines[name] > now:
                 break
-            del self._deadlines[name]
+            del deadlines[name]
             effects += self._fire(name, now)
         return effects
 
@@ -173,7 +185,7 @@ class Transaction(ABC):
             self._deadlines.pop(name, None)
 
     def _terminate(self) -> list[Effect]:
-        self.state = State.TERMINATED
+        self.state = _TERMINATED
         self._deadlines.clear()
         return [Terminated(self)]
 
@@ -199,12 +211,12 @@ class ClientTransaction(Transaction):
         self.invite = request.method == "INVITE"
         self._data = request.serialize()
         self._ack: bytes | None = None
-        self.state = State.CALLING if self.invite else State.TRYING
+        self.state = _CALLING if self.invite else _TRYING
         self.canceled = False
 
     def cancel_sent(self, now: float) -> None:
         """We sent a CANCEL for this INVITE: give the peer 64·T1 to send its final answer."""
-        if self.invite and self.state in (State.CALLING, State.PROCEEDING):
+        if self.invite and self.state in (_CALLING, _PROCEEDING):
             self.canceled = True
             self._start("C", now, 64 * self.timers.t1)
 
@@ -220,32 +232,32 @@ class ClientTransaction(Transaction):
         status = response.status
         state = self.state
         if self.invite:
-            if state in (State.CALLING, State.PROCEEDING):
+            if state in (_CALLING, _PROCEEDING):
                 if status < 200:
-                    self.state = State.PROCEEDING
+                    self.state = _PROCEEDING
                     self._stop("A", "B")
                     if not self.canceled:
                         self._start("C", now, self.timers.timer_c)
                     return [Deliver(response, self)]
                 self._stop("A", "B", "C")
                 if status < 300:
-                    self.state = State.ACCEPTED
+                    self.state = _ACCEPTED
                     self._start("M", now, 64 * self.timers.t1)
                     return [Deliver(response, self)]
-                self.state = State.COMPLETED
+                self.state = _COMPLETED
                 self._ack = make_ack(self.request, response).serialize()
                 effects: list[Effect] = [Send(self._ack, self.peer), Deliver(response, self)]
                 return effects + self._linger("D", now, 0 if self.reliable else self.timers.timer_d)
-            if state is State.ACCEPTED and 200 <= status < 300:
+            if state is _ACCEPTED and 200 <= status < 300:
                 return [Deliver(response, self)]
-            if state is State.COMPLETED and status >= 300 and self._ack is not None:
+            if state is _COMPLETED and status >= 300 and self._ack is not None:
                 return [Send(self._ack, self.peer)]
             return []
-        if state in (State.TRYING, State.PROCEEDING):
+        if state in (_TRYING, _PROCEEDING):
             if status < 200:
-                self.state = State.PROCEEDING
+                self.state = _PROCEEDING
                 return [Deliver(response, self)]
-            self.state = State.COMPLETED
+            self.state = _COMPLETED
             self._stop("E", "F")
             linger = self._linger("K", now, 0 if self.reliable else self.timers.t4)
             return [Deliver(response, self), *linger]
@@ -257,7 +269,7 @@ class ClientTransaction(Transaction):
             return [Send(self._data, self.peer)]
         if name == "E":
             interval = self.timers.t2
-            if self.state is State.TRYING:
+            if self.state is _TRYING:
                 interval = min(2 * self._intervals["E"], self.timers.t2)
             self._start("E", now, interval)
             return [Send(self._data, self.peer)]
@@ -312,7 +324,7 @@ class ServerTransaction(Transaction):
     ) -> None:
         super().__init__(request, peer, reliable, timers, key or server_key(request))
         self.invite = request.method == "INVITE"
-        self.state = State.PROCEEDING if self.invite else State.TRYING
+        self.state = _PROCEEDING if self.invite else _TRYING
         self.last_status: int | None = None  # of the last response sent
         self._last: bytes | None = None
         self.acked = False
@@ -329,25 +341,25 @@ class ServerTransaction(Transaction):
     def on_request(self, request: Request, now: float) -> list[Effect]:
         """A retransmission of our request, or the ACK for our non-2xx final response."""
         if request.method == "ACK":
-            if self.state is State.COMPLETED:
-                self.state = State.CONFIRMED
+            if self.state is _COMPLETED:
+                self.state = _CONFIRMED
                 self._stop("G", "H")
                 return self._linger("I", now, 0 if self.reliable else self.timers.t4)
-            if self.state is State.ACCEPTED:
+            if self.state is _ACCEPTED:
                 # Only an RFC 2543 peer's ACK for our 2xx can share the INVITE's key.
                 self.ack_2xx(now)
                 return [Deliver(request, self)]
             return []
         if self._last is not None and self.state in (
-            State.PROCEEDING,
-            State.COMPLETED,
+            _PROCEEDING,
+            _COMPLETED,
         ):
             return [Send(self._last, self.peer)]
         return []
 
     def respond(self, response: Response, now: float) -> list[Effect]:
         """Send the TU's ``response`` through the transaction."""
-        if self.state not in (State.TRYING, State.PROCEEDING):
+        if self.state not in (_TRYING, _PROCEEDING):
             raise ValueError(f"cannot respond in state {self.state.value}")
         self.last_status = response.status
         self._last = data = response.serialize()
@@ -355,12 +367,12 @@ class ServerTransaction(Transaction):
         status = response.status
         t1 = self.timers.t1
         if status < 200:
-            self.state = State.PROCEEDING
+            self.state = _PROCEEDING
             return effects
         if not self.invite:
-            self.state = State.COMPLETED
+            self.state = _COMPLETED
             return effects + self._linger("J", now, 0 if self.reliable else 64 * t1)
-        self.state = State.ACCEPTED if status < 300 else State.COMPLETED
+        self.state = _ACCEPTED if status < 300 else _COMPLETED
         if not self.reliable:
             self._start("G", now, t1)
         self._start("L" if status < 300 else "H", now, 64 * t1)
@@ -456,7 +468,7 @@ class TransactionLayer:
         self, transaction: ServerTransaction, response: Response, now: float
     ) -> list[Effect]:
         effects = transaction.respond(response, now)
-        if transaction.state is State.ACCEPTED:
+        if transaction.state is _ACCEPTED:
             self._accepted[transaction.ack_key] = transaction
         self._after(transaction, effects)
         return effects
@@ -470,7 +482,7 @@ class TransactionLayer:
         heap = self._heap
         while heap:
             deadline, _, txn = heap[0]
-            if txn.next_deadline() == deadline and not txn.terminated:
+            if txn.next_deadline() == deadline and txn.state is not _TERMINATED:
                 return deadline
             heapq.heappop(heap)
         return None
@@ -480,7 +492,7 @@ class TransactionLayer:
         heap = self._heap
         while heap and heap[0][0] <= now:
             deadline, _, txn = heapq.heappop(heap)
-            if txn.terminated or txn.next_deadline() != deadline:
+            if txn.state is _TERMINATED or txn.next_deadline() != deadline:
                 continue
             txn.scheduled = None
             fired = txn.on_timer(now)
@@ -492,7 +504,7 @@ class TransactionLayer:
         return len(self.clients) + len(self.servers)
 
     def _after(self, txn: Transaction, effects: list[Effect]) -> None:
-        if txn.state is State.TERMINATED:
+        if txn.state is _TERMINATED:
             if isinstance(txn, ClientTransaction):
                 self.clients.pop(txn.key, None)
             elif isinstance(txn, ServerTransaction):

@@ -153,7 +153,7 @@ Uri = SipUri | TelUri | AbsoluteUri
 
 # Parsed URIs by their text: the same few (a trunk's host, our own address) come back in
 # every message. Parsing is pure and URIs are immutable, so sharing them is safe; the
-# memo starts over when full.
+# memo starts over when full, and long texts are not kept (a bound on its memory).
 _MEMO: dict[str, Uri] = {}
 _MEMO_SIZE = 4096
 
@@ -163,9 +163,10 @@ def parse_uri(text: str) -> Uri:
     uri = _MEMO.get(text)
     if uri is None:
         uri = _parse_uri(text)
-        if len(_MEMO) >= _MEMO_SIZE:
-            _MEMO.clear()
-        _MEMO[text] = uri
+        if len(text) <= 256:
+            if len(_MEMO) >= _MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[text] = uri
     return uri
 
 
