@@ -38,6 +38,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from doc_section import write_section
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -308,80 +309,30 @@ def bench_callwright(
         queued_id = queued.raise_for_status().json()["call_id"]
         wait_finished(base, key, call_id)
         body = json.dumps(SEND_BODY)
+
+        def case(name: str, method: str, path: str, headers: list[str], body: str = "") -> Result:
+            # Each case is set against the ceiling's case of the same method.
+            return measure(
+                name, backend, server, port, method, path, headers, body, opts, load_cpu, method
+            )
+
         if not cache:
             return [
-                measure(
+                case(
                     "GET /v1/calls/{id} (live, cache off: store)",
-                    backend,
-                    server,
-                    port,
                     "GET",
                     f"/v1/calls/{queued_id}",
                     auth,
-                    "",
-                    opts,
-                    load_cpu,
-                    "GET",
                 )
             ]
         # The same route refused before any database work: middlewares, routing, error
         # path. The gap between it and the authorised GET is the store's share.
-        unauthorised = [
-            measure(
-                "GET /v1/calls/{id}, no key (401)",
-                backend,
-                server,
-                port,
-                "GET",
-                f"/v1/calls/{call_id}",
-                [],
-                "",
-                opts,
-                load_cpu,
-                "GET",
-            )
-        ]
+        unauthorised = [case("GET /v1/calls/{id}, no key (401)", "GET", f"/v1/calls/{call_id}", [])]
         return [
             *(unauthorised if backend == "sqlite" else []),
-            measure(
-                "GET /v1/calls/{id} (finished)",
-                backend,
-                server,
-                port,
-                "GET",
-                f"/v1/calls/{call_id}",
-                auth,
-                "",
-                opts,
-                load_cpu,
-                "GET",
-            ),
-            measure(
-                "GET /v1/calls/{id} (live)",
-                backend,
-                server,
-                port,
-                "GET",
-                f"/v1/calls/{queued_id}",
-                auth,
-                "",
-                opts,
-                load_cpu,
-                "GET",
-            ),
-            measure(
-                "POST /v1/calls",
-                backend,
-                server,
-                port,
-                "POST",
-                "/v1/calls",
-                auth,
-                body,
-                opts,
-                load_cpu,
-                "POST",
-            ),
+            case("GET /v1/calls/{id} (finished)", "GET", f"/v1/calls/{call_id}", auth),
+            case("GET /v1/calls/{id} (live)", "GET", f"/v1/calls/{queued_id}", auth),
+            case("POST /v1/calls", "POST", "/v1/calls", auth, body),
         ]
     finally:
         server.stop()
@@ -491,23 +442,6 @@ PostgreSQL {facts["postgresql"]}. Run: {facts["date"]}, load average at start
 {END}"""
 
 
-def write_doc(text: str) -> None:
-    if DOC.exists():
-        current = DOC.read_text()
-    else:
-        current = (
-            "# Benchmarks\n\nOne `##` section per benchmark, each written by its script "
-            "between its own `<!-- bench:NAME:start/end -->` markers (a script replaces "
-            "only its own section). Every run holds `flock /tmp/cw-bench.lock`.\n"
-        )
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        DOC.write_text(head + text + tail)
-    else:
-        DOC.write_text(current.rstrip("\n") + "\n\n" + text + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ceiling", type=int, help=argparse.SUPPRESS)
@@ -538,7 +472,7 @@ def main() -> None:
         results += bench_callwright(backend, opts, server_cpu, load_cpu, cache=False)
     print(table(results))
     if not opts.no_write:
-        write_doc(section(results, facts, opts))
+        write_section(DOC, START, END, section(results, facts, opts))
         print(f"\nwritten to {DOC.relative_to(REPO)}")
     slow = [r for r in results if r.name in TARGET_CASES]
     ceiling = next(r.rps for r in results if r.name == "GET constant")

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from doc_section import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -410,8 +411,8 @@ pathway steps, the call record). sipp places the calls (`tests/e2e/sip/uac_load.
 each caller listens 2 s, then sends sipp's 7 s G.711 speech capture; the agent speaks
 its greeting and answers the caller's turn. Server settings: `CALLWRIGHT_SIP_MAX_CALLS`
 = `CALLWRIGHT_MAX_CONCURRENT_CALLS` = `CALLWRIGHT_MAX_CALLS_PER_ORG` = {MAX_CALLS},
-`CALLWRIGHT_RTP_PORTS` = {RTP_PORTS[0]}-{RTP_PORTS[1]}. A warm-up call loads the speech
-back-ends and the embeddings first (a fresh server loads them on first use).
+`CALLWRIGHT_RTP_PORTS` = {RTP_PORTS[0]}-{RTP_PORTS[1]}. `callwright serve` loads and runs the
+models at start; one warm-up call before measuring makes sure they are ready.
 
 (a) Rate: {opts.step_seconds:g} s of calls at each rate, each call {LISTEN_S + opts.short_ms / 1000:g} s
 long; a step passes with 0 failed calls, every record `completed` and >= {100 * SENT_PASS:.0f}% of
@@ -437,16 +438,6 @@ two cores with the server, so the figures are lower bounds for a dedicated machi
 
 {level_table(levels)}
 {END}"""
-
-
-def write_doc(text: str) -> None:
-    current = DOC.read_text()
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        DOC.write_text(head + text + tail)
-    else:
-        DOC.write_text(current.rstrip("\n") + "\n\n" + text + "\n")
 
 
 def main() -> None:
@@ -488,7 +479,7 @@ def main() -> None:
     text = section(steps, levels, facts, opts)
     print(text)
     if not opts.no_doc:
-        write_doc(text)
+        write_section(DOC, START, END, text)
 
 
 if __name__ == "__main__":

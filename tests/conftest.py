@@ -41,7 +41,24 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free for both UDP and TCP right now (SIP listens on both, and
+    RTP peers such as sipp hold UDP ports a TCP-only probe would not see), never one
+    this process handed out before."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            if port in _GIVEN:
+                continue
+            with socket.socket() as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError("no free loopback port")

@@ -20,6 +20,7 @@ meets loaded models.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import time
@@ -51,6 +52,7 @@ from callwright.telephony.sip_call import DialFailed, DialTarget
 from callwright.telephony.sip_ua import UserAgent
 from tests.conftest import free_port, need_peer
 from tests.e2e.serverproc import ServerProcess
+from tests.e2e.sipkit import running_server, sip_env
 from tests.e2e.test_sip_peers import BARESIP_MODULES, SCENARIOS, need_sipp, pcap_dir
 
 pytestmark = pytest.mark.e2e
@@ -187,33 +189,26 @@ def caller_wav(tmp_path_factory: pytest.TempPathFactory, piper: PiperTTS) -> Pat
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with demo_server(tmp_path_factory, SERVER_RTP) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def demo_server(
+    tmp_path_factory: pytest.TempPathFactory, rtp_ports: tuple[int, int]
+) -> Iterator[Server]:
+    """A server whose ``DEMO_NUMBER`` answers with the demo pathway, warmed up by one call
+    (the models load before the calls that count); needs baresip like its callers."""
     need_baresip()
     sip_port = free_port()
-    process = ServerProcess(
-        tmp_path_factory.mktemp("server"),
-        env_overrides={
-            "CALLWRIGHT_SIP_ENABLED": "true",
-            "CALLWRIGHT_SIP_LISTEN": f"udp:127.0.0.1:{sip_port}",
-            "CALLWRIGHT_SIP_ADVERTISE": "127.0.0.1",
-            "CALLWRIGHT_RTP_PORTS": f"{SERVER_RTP[0]}-{SERVER_RTP[1]}",
-            "CALLWRIGHT_SPEECH_THREADS": "1",
-        },
-    ).start()
-    api = httpx.Client(
-        base_url=process.url, headers={"authorization": process.initial_key()}, timeout=10
-    )
-    try:
+    env = sip_env(sip_port, rtp_ports, SPEECH_THREADS="1")
+    with running_server(tmp_path_factory.mktemp("server"), env) as (process, api):
         pathways = api.get("/v1/pathway").json()
         demo = next(p["id"] for p in pathways if p["name"].startswith("Demo"))
         found = Server(process, api, sip_port, demo)
         found.configure(DEMO_NUMBER, pathway_id=demo)
         asyncio.run(warm_up(found))
         yield found
-    finally:
-        api.close()
-        process.stop()
-    log = process.log()
-    assert "Traceback" not in log, log[-4000:]
 
 
 async def warm_up(server: Server) -> None:

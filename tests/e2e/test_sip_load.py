@@ -19,11 +19,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.serverproc import ServerProcess
+from tests.e2e.sipkit import running_server
 from tests.e2e.test_sip_calls import Server, agent_text, statuses, wait_for
 from tests.e2e.test_sip_peers import need_sipp, pcap_dir, sipp_errors
 from tests.support.sip_load import LOAD_PATHWAY, SippLoad, SippStats, server_env
@@ -61,14 +60,8 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, speech: SpeechServer, workdir: Path
 ) -> Iterator[Server]:
     sip_port = free_port()
-    process = ServerProcess(
-        tmp_path_factory.mktemp("server"),
-        env_overrides=server_env(sip_port, SERVER_RTP, speech.base_url, max_calls=CALLS + 10),
-    ).start()
-    api = httpx.Client(
-        base_url=process.url, headers={"authorization": process.initial_key()}, timeout=30
-    )
-    try:
+    env = server_env(sip_port, SERVER_RTP, speech.base_url, max_calls=CALLS + 10)
+    with running_server(tmp_path_factory.mktemp("server"), env, timeout=30) as (process, api):
         created = api.post("/v1/pathway/create", json=LOAD_PATHWAY)
         assert created.status_code == 200, created.text
         pathway = created.json()["pathway_id"]
@@ -77,11 +70,6 @@ def server(
         warm = run_sipp(found, workdir, "warm", calls=1)
         assert warm.successful == 1, sipp_errors(workdir)
         yield found
-    finally:
-        api.close()
-        process.stop()
-    log = process.log()
-    assert "Traceback" not in log, log[-4000:]
 
 
 def run_sipp(server: Server, workdir: Path, name: str, *, calls: int) -> SippStats:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import wave
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,31 @@ def trunk_to(server: Server, port: int) -> Iterator[None]:
         server.api.delete(f"/v1/sip/trunks/{made.json()['data']['trunk_id']}")
 
 
+@contextlib.asynccontextmanager
+async def connected(
+    server: Server, target: TargetPhone, number: str
+) -> AsyncIterator[tuple[SipCall, Party, Party, asyncio.Task[None]]]:
+    """A caller (``CALLER_TONE``) dials ``number``, whose pathway transfers to ``target``
+    through a trunk, until each side hears the other's tone: the call, the caller, the
+    target's party and the caller's running task."""
+    caller_ua = await make_ua()
+    with trunk_to(server, target.ua.port):
+        try:
+            call = await caller_ua.dial(
+                DialTarget("127.0.0.1", server.sip_port, caller_id=CALLER), number
+            )
+            caller = Party(send_tone=CALLER_TONE)
+            talking = asyncio.create_task(caller.run(call))
+            async with asyncio.timeout(40):
+                await target.answered.wait()
+            party = target.party
+            await party.wait("the caller's tone", lambda: party.frames_with(CALLER_TONE) > ENOUGH)
+            await caller.wait("the target's tone", lambda: caller.frames_with(TARGET_TONE) > ENOUGH)
+            yield call, caller, party, talking
+        finally:
+            await caller_ua.close()
+
+
 def the_call(server: Server, number: str) -> str:
     found = wait_for("the inbound call", lambda: server.inbound_calls(number))
     assert len(found) == 1, found
@@ -262,31 +287,13 @@ async def test_refer_hands_the_caller_to_a_second_user_agent(
 async def test_refused_refer_falls_back_to_a_bridged_call(server: Server) -> None:
     async with TargetPhone(send_tone=TARGET_TONE) as target:
         configure(server, COLD_NUMBER, transfer_pathway("Cold", COLD_TARGET))
-        caller_ua = await make_ua()
-        with trunk_to(server, target.ua.port):
-            try:
-                call = await caller_ua.dial(
-                    DialTarget("127.0.0.1", server.sip_port, caller_id=CALLER), COLD_NUMBER
-                )
-                caller = Party(send_tone=CALLER_TONE)
-                talking = asyncio.create_task(caller.run(call))
-                async with asyncio.timeout(40):
-                    await target.answered.wait()
-                party = target.party
-                await party.wait(
-                    "the caller's tone", lambda: party.frames_with(CALLER_TONE) > ENOUGH
-                )
-                await caller.wait(
-                    "the target's tone", lambda: caller.frames_with(TARGET_TONE) > ENOUGH
-                )
-                await call.send_digits("5")
-                await party.wait("the key press", lambda: party.digits)
-                assert party.call is not None
-                await party.call.hang_up()  # the target leaves: the caller is hung up
-                async with asyncio.timeout(10):
-                    await talking
-            finally:
-                await caller_ua.close()
+        async with connected(server, target, COLD_NUMBER) as (call, caller, party, talking):
+            await call.send_digits("5")
+            await party.wait("the key press", lambda: party.digits)
+            assert party.call is not None
+            await party.call.hang_up()  # the target leaves: the caller is hung up
+            async with asyncio.timeout(10):
+                await talking
     assert party.info is not None and party.info.to_number == COLD_TARGET
     assert party.digits == ["5"]
     assert call.ended_by == "remote"
@@ -317,29 +324,11 @@ async def test_warm_transfer_briefs_the_target_then_merges(
     }
     async with TargetPhone(send_tone=TARGET_TONE) as target:
         configure(server, WARM_NUMBER, transfer_pathway("Warm", WARM_TARGET, warm))
-        caller_ua = await make_ua()
-        with trunk_to(server, target.ua.port):
-            try:
-                call = await caller_ua.dial(
-                    DialTarget("127.0.0.1", server.sip_port, caller_id=CALLER), WARM_NUMBER
-                )
-                caller = Party(send_tone=CALLER_TONE)
-                talking = asyncio.create_task(caller.run(call))
-                async with asyncio.timeout(40):
-                    await target.answered.wait()
-                party = target.party
-                await party.wait(
-                    "the caller's tone", lambda: party.frames_with(CALLER_TONE) > ENOUGH
-                )
-                await caller.wait(
-                    "the target's tone", lambda: caller.frames_with(TARGET_TONE) > ENOUGH
-                )
-                await call.hang_up()  # the caller leaves: the target is hung up
-                async with asyncio.timeout(10):
-                    await party.ended.wait()
-                await talking
-            finally:
-                await caller_ua.close()
+        async with connected(server, target, WARM_NUMBER) as (call, caller, party, talking):
+            await call.hang_up()  # the caller leaves: the target is hung up
+            async with asyncio.timeout(10):
+                await party.ended.wait()
+            await talking
     merged_at = party.first_with(CALLER_TONE)
     assert merged_at is not None
     briefing = np.concatenate(party.heard[:merged_at])

@@ -17,28 +17,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
 from callwright.media.answering import AnsweringDetector, Beep
 from callwright.providers.speech import PiperTTS, WhisperSTT
 from callwright.providers.speech._audio import resample
-from tests.conftest import free_port
-from tests.e2e.serverproc import ServerProcess
 from tests.e2e.test_sip_calls import (
-    DEMO_NUMBER,
     RATE,
     Baresip,
     Server,
     agent_text,
-    need_baresip,
+    demo_server,
     read_wav,
     stop,
     transcribe,
     user_text,
     wait_for,
-    warm_up,
     words,
     write_wav,
 )
@@ -86,33 +81,8 @@ def whisper() -> WhisperSTT:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    need_baresip()
-    sip_port = free_port()
-    process = ServerProcess(
-        tmp_path_factory.mktemp("server"),
-        env_overrides={
-            "CALLWRIGHT_SIP_ENABLED": "true",
-            "CALLWRIGHT_SIP_LISTEN": f"udp:127.0.0.1:{sip_port}",
-            "CALLWRIGHT_SIP_ADVERTISE": "127.0.0.1",
-            "CALLWRIGHT_RTP_PORTS": f"{SERVER_RTP[0]}-{SERVER_RTP[1]}",
-            "CALLWRIGHT_SPEECH_THREADS": "1",
-        },
-    ).start()
-    api = httpx.Client(
-        base_url=process.url, headers={"authorization": process.initial_key()}, timeout=10
-    )
-    try:
-        pathways = api.get("/v1/pathway").json()
-        demo = next(p["id"] for p in pathways if p["name"].startswith("Demo"))
-        found = Server(process, api, sip_port, demo)
-        found.configure(DEMO_NUMBER, pathway_id=demo)
-        asyncio.run(warm_up(found))  # the models load before the calls that count
+    with demo_server(tmp_path_factory, SERVER_RTP) as found:
         yield found
-    finally:
-        api.close()
-        process.stop()
-    log = process.log()
-    assert "Traceback" not in log, log[-4000:]
 
 
 async def place_call(

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.sipkit import sip_env
+
 SCENARIO = Path(__file__).resolve().parents[1] / "e2e" / "sip" / "uac_load.xml"
 
 
@@ -29,19 +31,17 @@ def server_env(
     sip_port: int, rtp_ports: tuple[int, int], speech_url: str, *, max_calls: int
 ) -> dict[str, str]:
     """``CALLWRIGHT_*`` settings of a server under SIP load (see the module docstring)."""
-    return {
-        "CALLWRIGHT_SIP_ENABLED": "true",
-        "CALLWRIGHT_SIP_LISTEN": f"udp:127.0.0.1:{sip_port}",
-        "CALLWRIGHT_SIP_ADVERTISE": "127.0.0.1",
-        "CALLWRIGHT_RTP_PORTS": f"{rtp_ports[0]}-{rtp_ports[1]}",
-        "CALLWRIGHT_SIP_MAX_CALLS": str(max_calls),
-        "CALLWRIGHT_MAX_CONCURRENT_CALLS": str(max_calls),
-        "CALLWRIGHT_MAX_CALLS_PER_ORG": str(max_calls),
-        "CALLWRIGHT_SPEECH_STT": "openai",
-        "CALLWRIGHT_OPENAI_SPEECH_BASE_URL": speech_url,
-        "CALLWRIGHT_SPEECH_VOICE": "openai:alloy",
-        "CALLWRIGHT_SPEECH_THREADS": "1",
-    }
+    return sip_env(
+        sip_port,
+        rtp_ports,
+        SIP_MAX_CALLS=str(max_calls),
+        MAX_CONCURRENT_CALLS=str(max_calls),
+        MAX_CALLS_PER_ORG=str(max_calls),
+        SPEECH_STT="openai",
+        OPENAI_SPEECH_BASE_URL=speech_url,
+        SPEECH_VOICE="openai:alloy",
+        SPEECH_THREADS="1",
+    )
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,6 @@ import argparse
 import asyncio
 import email.parser
 import email.policy
-import threading
-import time
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -39,6 +37,7 @@ from starlette.routing import Route
 
 from tests.conftest import free_port
 from tests.support.fake_speech import HIGH_HZ, LOW_HZ, STEP_HZ, ToneCode, tones
+from tests.support.uvicorn_thread import UvicornThread
 
 TTS_RATE = 24_000  # OpenAI's raw PCM rate, what OpenAITTS expects by default
 CHUNK_BYTES = 4800  # 100 ms of 24 kHz PCM per body chunk, as a streaming TTS sends
@@ -121,8 +120,7 @@ class SpeechServer:
     reply: str = CALLER_REPLY
     port: int = field(default_factory=free_port)
     counts: Counter[str] = field(default_factory=Counter)
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _running: UvicornThread | None = None
 
     @property
     def base_url(self) -> str:
@@ -130,27 +128,12 @@ class SpeechServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> SpeechServer:
-        config = uvicorn.Config(
-            speech_app(self.reply, self.counts),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("speech server did not start")
-            time.sleep(0.01)
+        self._running = UvicornThread.start(speech_app(self.reply, self.counts), self.port)
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._running is not None:
+            self._running.stop()
 
 
 def main() -> None:

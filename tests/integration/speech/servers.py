@@ -18,8 +18,6 @@ import email.policy
 import io
 import json
 import struct
-import threading
-import time
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,12 +25,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from tests.conftest import free_port
+from tests.support.uvicorn_thread import UvicornThread
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response as WSResponse
@@ -66,8 +64,7 @@ class SpeechHTTPServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     stream_forever: bool = False  # speech bodies never end (cancellation tests)
     open_streams: int = 0
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _running: UvicornThread | None = None
 
     @property
     def url(self) -> str:
@@ -81,23 +78,12 @@ class SpeechHTTPServer:
                 Route("/v1/text-to-speech/{voice_id}/stream", self._eleven, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("speech test server did not start")
-            time.sleep(0.01)
+        self._running = UvicornThread.start(app, self.port, log_level="error")
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._running is not None:
+            self._running.stop()
 
     async def _transcriptions(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {API_KEY}":
