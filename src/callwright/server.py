@@ -106,7 +106,10 @@ async def running_services(
     start_dispatcher: bool = True,
     transports: list[Transport] | None = None,
     metrics: Metrics | None = None,
+    warm: bool = False,
 ) -> AsyncIterator[tuple[Services, str | None]]:
+    """The services, started; ``warm`` loads and runs the models in the background at
+    start (``serve`` asks for it; tests that never place a call do not)."""
     clock = clock or SystemClock()
     await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
@@ -166,9 +169,14 @@ async def running_services(
             dispatcher.start()
             deliveries.start()
         flusher = asyncio.create_task(_flush_loop(services.auth), name="keys-last-used")
+        warmer = asyncio.create_task(warm_models(services), name="models-warm") if warm else None
         try:
             yield services, initial_key
         finally:
+            if warmer is not None:
+                warmer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warmer
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
@@ -184,6 +192,23 @@ async def running_services(
             unwatch()
     finally:
         await db.close()
+
+
+async def warm_models(services: Services) -> None:
+    """Load the speech back-ends and the embedded brain and run each once, so a burst
+    of calls on a fresh server does not queue behind model loading. Never fatal: a
+    model that fails here fails again, and is reported, on the call that needs it."""
+    started = asyncio.get_running_loop().time()
+    parts = [("speech", services.runner.speech.warm)] if services.runner is not None else []
+    if services.agents is not None:
+        parts.append(("brain", services.agents.warm))
+    for name, warm in parts:
+        try:
+            await warm()
+        except Exception:
+            log.exception("models.warm_failed", extra={"model": name})
+    seconds = asyncio.get_running_loop().time() - started
+    log.info("models.ready", extra={"seconds": round(seconds, 2)})
 
 
 class SipSide:
@@ -289,7 +314,10 @@ def build_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running_services(settings, metrics=metrics) as (services, initial_key):
+        async with running_services(settings, metrics=metrics, warm=True) as (
+            services,
+            initial_key,
+        ):
             app.state.services = services
             if initial_key:
                 announce_initial_key(initial_key, settings.data_dir / INITIAL_KEY_FILE)

@@ -70,6 +70,13 @@ class AgentFactory:
                 self._brain = await asyncio.to_thread(self._brain_factory)
             return self._brain
 
+    async def warm(self) -> None:
+        """Load the embedded brain and embed one text, when pathways will use it (no LLM)."""
+        if self.llm is not None:
+            return
+        brain = await self.brain()
+        await asyncio.to_thread(brain.embedder.embed, ["Hello"])
+
     def effects(self, org_id: str) -> CallEffects:
         async def resolve(names: list[str]) -> dict[str, str]:
             async with self.db.session() as session:

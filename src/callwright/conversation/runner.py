@@ -79,6 +79,10 @@ class SpeechLoader:
                 self._providers = await asyncio.to_thread(self._load)
             return self._providers
 
+    async def warm(self) -> None:
+        """Load now and run each embedded model once, so the first call does not wait."""
+        await (await self.get()).warm()
+
     async def aclose(self) -> None:
         if self._providers is not None:
             await self._providers.aclose()

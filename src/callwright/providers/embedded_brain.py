@@ -25,6 +25,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +57,7 @@ class EmbeddedBrain:
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._flights: dict[str, Future[Vectors]] = {}  # texts being embedded now
 
     def choose(
         self, utterance: str, options: Sequence[Option], *, threshold: float | None = None
@@ -83,26 +85,62 @@ class EmbeddedBrain:
         return np.asarray(np.maximum.reduceat(sims, starts), dtype=np.float32)
 
     def option_vectors(self, texts: Sequence[str]) -> Vectors:
-        """Embeddings of option texts, from the cache where possible."""
+        """Embeddings of option texts, from the cache where possible.
+
+        Single flight: many calls reaching the same node at once would each embed the
+        same uncached texts (a CPU and memory stampede). The first caller to miss a
+        text embeds it; the others wait on its ``Future``. A failure reaches every
+        waiter once and the text is forgotten, so the next caller tries again.
+        """
+        mine: list[str] = []
+        pending: dict[str, Future[Vectors]] = {}
         with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            fresh = self.embedder.embed(missing)
-            with self._lock:
-                for text, vector in zip(missing, fresh, strict=True):
-                    self._cache[text] = vector
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+            for text in dict.fromkeys(texts):
+                if text in self._cache:
+                    continue
+                flight = self._flights.get(text)
+                if flight is None:
+                    flight = self._flights[text] = Future()
+                    mine.append(text)
+                pending[text] = flight
+        if mine:
+            self._embed_into_flights(mine)
+        fetched = {text: flight.result() for text, flight in pending.items()}
+        found: list[Vectors | None] = []
         with self._lock:
-            rows = []
             for text in texts:
                 vector = self._cache.get(text)
-                if vector is None:  # evicted by a concurrent caller in between
-                    vector = self.embedder.embed([text])[0]
+                if vector is None:  # evicted by other callers since
+                    vector = fetched.get(text)
                 else:
                     self._cache.move_to_end(text)
-                rows.append(vector)
+                found.append(vector)
+        # Evicted before this caller got to it (a cache far smaller than the traffic).
+        rows = [
+            v if v is not None else self.embedder.embed([t])[0]
+            for t, v in zip(texts, found, strict=True)
+        ]
         return np.stack(rows).astype(np.float32, copy=False)
+
+    def _embed_into_flights(self, texts: list[str]) -> None:
+        try:
+            fresh = list(zip(texts, self.embedder.embed(texts), strict=True))
+        except BaseException as error:
+            with self._lock:
+                flights = [self._flights.pop(text) for text in texts]
+            for flight in flights:
+                flight.set_exception(error)
+            # Waiters re-raise it from their Future; this caller sees it there too.
+            return
+        with self._lock:
+            done: list[tuple[Future[Vectors], Vectors]] = []
+            for text, vector in fresh:
+                self._cache[text] = vector
+                done.append((self._flights.pop(text), vector))
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        for flight, vector in done:
+            flight.set_result(vector)
 
     def extract(
         self, utterance: str, specs: Sequence[VarSpec], now: datetime, tz: str | None = None

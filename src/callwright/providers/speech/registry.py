@@ -21,10 +21,13 @@ Anything else raises ``UnknownVoice``, which the API answers with a 400.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from callwright.providers.speech.base import STT, TTS, UnknownVoice, VoiceInfo
 from callwright.providers.speech.deepgram_stt import DeepgramSTT
@@ -40,6 +43,9 @@ BLAND_VOICE_ALIASES: Mapping[str, str] = {
     name: DEFAULT_VOICE_ALIAS
     for name in ("maya", "josh", "florian", "derek", "june", "nat", "paige")
 }
+_EMBEDDED_STT = frozenset({"whisper"})
+_EMBEDDED_TTS = frozenset({"piper"})
+_WARM_STT_RATE = 16_000  # one second of silence
 # Back-ends that accept voice ids they do not list (an account's own voices).
 _OPEN_VOICE_BACKENDS = frozenset({"elevenlabs"})
 
@@ -80,6 +86,24 @@ class SpeechProviders:
 
     def voices(self) -> list[VoiceInfo]:
         return [v for backend in self.tts.values() for v in backend.voices()]
+
+    async def warm(self) -> None:
+        """Run each embedded model once (a second of silence through Whisper, "Hello"
+        through Piper, a window through Silero): a model's first run pays for memory
+        and kernel set-up, which would otherwise land on the first call's first turn.
+        Network back-ends are left alone: a request costs money and warms nothing here."""
+        if self.stt.name in _EMBEDDED_STT:
+            await self.stt.transcribe(np.zeros(_WARM_STT_RATE, np.int16), _WARM_STT_RATE)
+        for backend in self.tts.values():
+            if backend.name in _EMBEDDED_TTS:
+                stream = backend.synthesize("Hello")
+                try:
+                    async for _ in stream:
+                        pass
+                finally:
+                    await stream.aclose()
+        if isinstance(self.vad, SileroVADModel):
+            await asyncio.to_thread(self.vad.warm)
 
     async def aclose(self) -> None:
         await self.stt.aclose()
@@ -178,7 +202,7 @@ def speech_from_settings(settings: object) -> SpeechProviders:
         stt=stt,
         tts=tts,
         default_voice=str(_setting(settings, "speech_voice", "joe")),
-        vad=SileroVADModel(),
+        vad=SileroVADModel(batched=True),  # live calls: scored off the event loop
     )
     providers.resolve_voice(None)  # a default voice nobody has fails at start-up, not per call
     return providers
